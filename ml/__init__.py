@@ -1,0 +1,5 @@
+"""Age estimation library: data, face pipeline, models, training and inference.
+
+Plain Python with no Django in it. TensorFlow is imported lazily, only where a model
+is built, trained or run, so importing ``ml`` (or ``ml.inference``) stays cheap.
+"""

@@ -1,0 +1,68 @@
+"""Training-time regularisers on numpy batches (backend-agnostic, cheap next to a step).
+
+- geometry: one affine per image (flip, small rotation, zoom, shift), border replicated
+  as the face crop does;
+- photometric: brightness and contrast;
+- random erasing: a rectangle of noise;
+- mixup: blends pairs of images and their targets (distribution and age alike).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+Batch = NDArray[np.float32]
+
+
+def geometry(images: NDArray[np.uint8], rng: np.random.Generator, cfg: dict[str, Any]) -> NDArray[np.uint8]:
+    out = np.empty_like(images)
+    size = images.shape[1]
+    centre = ((size - 1) / 2.0, (size - 1) / 2.0)
+    for i, image in enumerate(images):
+        angle = rng.uniform(-cfg["rotate"], cfg["rotate"])
+        scale = math.exp(rng.uniform(-cfg["zoom"], cfg["zoom"]))
+        matrix = cv2.getRotationMatrix2D(centre, angle, scale)
+        matrix[:, 2] += rng.uniform(-cfg["shift"], cfg["shift"], 2) * size
+        if cfg["flip"] and rng.random() < 0.5:
+            matrix[0] = -matrix[0]
+            matrix[0, 2] += size - 1
+        out[i] = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
+def photometric(images: Batch, rng: np.random.Generator, cfg: dict[str, Any]) -> Batch:
+    n = len(images)
+    brightness = rng.uniform(1 - cfg["brightness"], 1 + cfg["brightness"], (n, 1, 1, 1))
+    contrast = rng.uniform(1 - cfg["contrast"], 1 + cfg["contrast"], (n, 1, 1, 1))
+    mean = images.mean(axis=(1, 2, 3), keepdims=True)
+    return np.clip((images - mean) * contrast + mean * brightness, 0.0, 255.0).astype(np.float32)
+
+
+def random_erasing(images: Batch, rng: np.random.Generator, cfg: dict[str, Any]) -> Batch:
+    size = images.shape[1]
+    for image in images:
+        if rng.random() >= cfg["p"]:
+            continue
+        area = rng.uniform(*cfg["area"]) * size * size
+        aspect = math.exp(rng.uniform(math.log(cfg["aspect"][0]), math.log(cfg["aspect"][1])))
+        h = min(size, int(round(math.sqrt(area * aspect))))
+        w = min(size, int(round(math.sqrt(area / aspect))))
+        y, x = rng.integers(0, size - h + 1), rng.integers(0, size - w + 1)
+        image[y : y + h, x : x + w] = rng.uniform(0, 255, (h, w, 3))
+    return images
+
+
+def mixup(images: Batch, targets: Batch, rng: np.random.Generator, cfg: dict[str, Any]) -> tuple[Batch, Batch]:
+    """Mix a share ``p`` of the batch with a shuffled partner, weight ~ Beta(alpha, alpha)."""
+    n = len(images)
+    lam = rng.beta(cfg["alpha"], cfg["alpha"], n).astype(np.float32)
+    lam = np.where(rng.random(n) < cfg["p"], np.maximum(lam, 1 - lam), 1.0).astype(np.float32)
+    partner = rng.permutation(n)
+    mixed_images = lam[:, None, None, None] * images + (1 - lam[:, None, None, None]) * images[partner]
+    mixed_targets = lam[:, None] * targets + (1 - lam[:, None]) * targets[partner]
+    return mixed_images.astype(np.float32), mixed_targets.astype(np.float32)

@@ -1,0 +1,230 @@
+"""Train an age model from a config file, resumably, and export it for serving.
+
+    python -m ml.train --config ml/configs/age101.yaml --data ../shared/data/UTKFace.tar.gz
+
+Face crops come from the cache (:mod:`ml.cache`, built on first use from ``--data``).
+Two stages: the new head alone on a frozen backbone, then fine-tuning from block
+``first_trainable_block`` on with a warm-up and cosine decay. Each epoch ends with a
+validation pass on exact ages and a checkpoint (``last.keras``, ``best.keras``) in the run
+folder, which also keeps the config, ``history.csv`` and ``run.json``; ``--resume`` goes
+on from ``last.keras``. ``--export DIR`` writes the best model and its ``meta.json``.
+
+The code is Keras 3 and numpy only, so ``KERAS_BACKEND=jax`` (or ``torch``) runs it on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import yaml
+from numpy.typing import NDArray
+
+from ml import ages, augment, cache
+from ml.model import AgeLoss, build_model, set_trainable
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    cfg: dict[str, Any] = yaml.safe_load(Path(path).read_text())
+    for item in overrides or []:
+        key, _, value = item.partition("=")
+        cfg[key] = yaml.safe_load(value)
+    return cfg
+
+
+def targets(faceset: cache.FaceSet, cfg: dict[str, Any]) -> NDArray[np.float32]:
+    """``[label distribution..., age]`` per image, for the config's head."""
+    a, b = cfg["label_sigma"]
+    dist = ages.gaussian_labels(faceset.ages, a + b * faceset.ages)
+    if cfg["head"] == "groups8":
+        dist = ages.group_probs(dist)
+    elif cfg["head"] == "regression":
+        dist = np.zeros((len(faceset.ages), 0))
+    return np.concatenate([dist, faceset.ages[:, None]], axis=1).astype(np.float32)
+
+
+class Batches(keras.utils.PyDataset):  # type: ignore[misc]
+    """Shuffled, augmented training batches (or plain ones with ``train=False``)."""
+
+    def __init__(self, faceset: cache.FaceSet, cfg: dict[str, Any], train: bool, seed: int = 0) -> None:
+        super().__init__()
+        self.images, self.targets = faceset.images, targets(faceset, cfg)
+        self.cfg, self.train = cfg, train
+        self.batch_size = cfg["batch_size"]
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(self.images)) if train else np.arange(len(self.images))
+
+    def __len__(self) -> int:
+        if self.train:
+            return max(1, len(self.images) // self.batch_size)
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        picked = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        images, y = self.images[picked], self.targets[picked]
+        if not self.train:
+            return images.astype(np.float32), y
+        cfg, rng = self.cfg, self.rng
+        x = augment.photometric(augment.geometry(images, rng, cfg["augment"]).astype(np.float32), rng, cfg["augment"])
+        if cfg["random_erasing"]["p"]:
+            x = augment.random_erasing(x, rng, cfg["random_erasing"])
+        if cfg["mixup"]["p"]:
+            x, y = augment.mixup(x, y, rng, cfg["mixup"])
+        return x, y
+
+    def on_epoch_end(self) -> None:
+        if self.train:
+            self.order = self.rng.permutation(len(self.images))
+
+
+def predict_ages(model: keras.Model, images: NDArray[np.uint8], head: str, batch: int = 128) -> NDArray[np.float64]:
+    """Point age estimates: expected value (dist101), or the regression output."""
+    out = model.predict(images.astype(np.float32), batch_size=batch, verbose=0)
+    return ages.expected_age(out) if head == "dist101" else np.asarray(out[:, 0], np.float64)
+
+
+class Validate(keras.callbacks.Callback):  # type: ignore[misc]
+    """Validation on exact ages; checkpoints ``last`` and ``best`` and the run state."""
+
+    def __init__(self, val: cache.FaceSet, cfg: dict[str, Any], run_dir: Path, best: float) -> None:
+        super().__init__()
+        self.val, self.cfg, self.run_dir, self.best = val, cfg, run_dir, best
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs if logs is not None else {}
+        out = self.model.predict(self.val.images.astype(np.float32), batch_size=128, verbose=0)
+        if self.cfg["head"] == "groups8":
+            score = float(1.0 - (out.argmax(1) == ages.group_of(self.val.ages)).mean())
+            logs["val_acc8"] = 1.0 - score
+        else:
+            pred = ages.expected_age(out) if self.cfg["head"] == "dist101" else out[:, 0]
+            score = float(np.abs(pred - self.val.ages).mean())
+            logs["val_mae"] = score
+        self.model.save(self.run_dir / "last.keras")
+        if score < self.best:
+            self.best = score
+            self.model.save(self.run_dir / "best.keras")
+        state = {"epoch": epoch + 1, "best": self.best}
+        (self.run_dir / "state.json").write_text(json.dumps(state))
+        print(f"epoch {epoch + 1}: {json.dumps({k: round(float(v), 4) for k, v in logs.items()})}", flush=True)
+
+
+def _compile(model: keras.Model, cfg: dict[str, Any], stage: str, steps: int) -> None:
+    if stage == "head":
+        set_trainable(model, None)
+        optimizer: keras.optimizers.Optimizer = keras.optimizers.Adam(cfg["head_lr"])
+    else:
+        set_trainable(model, cfg["first_trainable_block"])
+        total = steps * (cfg["epochs"] - cfg["head_epochs"])
+        warmup = min(total // 2, steps * cfg["warmup_epochs"])
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0, max(1, total - warmup), warmup_target=cfg["lr"], warmup_steps=warmup
+        )
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg["weight_decay"])
+    model.compile(optimizer=optimizer, loss=AgeLoss(cfg["head"], cfg["l1"]))
+
+
+def train(
+    cfg: dict[str, Any], train_set: cache.FaceSet, val_set: cache.FaceSet, run_dir: Path, resume: bool = False
+) -> Path:
+    """Run (or resume) both stages; returns the path of the best checkpoint."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    keras.utils.set_random_seed(cfg["seed"])
+    if cfg.get("limit"):
+        train_set = _first(train_set, cfg["limit"])
+    state = json.loads((run_dir / "state.json").read_text()) if resume and (run_dir / "state.json").exists() else None
+    batches = Batches(train_set, cfg, train=True, seed=cfg["seed"] + (state["epoch"] if state else 0))
+    verbose = 1 if sys.stdout.isatty() else 2
+    best = state["best"] if state else math.inf
+    epoch = state["epoch"] if state else 0
+    model = keras.models.load_model(run_dir / "last.keras") if state else build_model(
+        cfg["head"], cfg["variant"], cfg["input_size"], cfg["dropout"], cfg["drop_connect"]
+    )
+    for stage, end in (("head", cfg["head_epochs"]), ("finetune", cfg["epochs"])):
+        if epoch >= end:
+            continue
+        if not (state and stage == "finetune" and epoch > cfg["head_epochs"]):
+            _compile(model, cfg, stage, len(batches))  # else the checkpoint's optimizer goes on
+        callbacks = [Validate(val_set, cfg, run_dir, best), keras.callbacks.CSVLogger(run_dir / "history.csv", append=True)]
+        model.fit(batches, epochs=end, initial_epoch=epoch, callbacks=callbacks, verbose=verbose)
+        best, epoch = callbacks[0].best, end
+    return run_dir / "best.keras"
+
+
+def _first(faceset: cache.FaceSet, n: int) -> cache.FaceSet:
+    return cache.FaceSet(*(getattr(faceset, f)[:n] for f in faceset.__dataclass_fields__))
+
+
+def export(checkpoint: Path, cfg: dict[str, Any], out_dir: Path, metrics: dict[str, Any]) -> Path:
+    """Save the model without optimizer state, plus ``meta.json`` describing it."""
+    model = keras.models.load_model(checkpoint, compile=False)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(out_dir / "model.keras")
+    meta = {
+        "name": cfg["name"],
+        "version": f"{cfg['name']}-{dt.date.today():%Y%m%d}-{_git_commit()[:7]}",
+        "head": cfg["head"],
+        "variant": cfg["variant"],
+        "input_size": cfg["input_size"],
+        "margin": cfg["margin"],
+        "trained_on": "UTKFace (aligned & cropped), ml.data split 'train'",
+        "metrics": metrics,
+    }
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=1))
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return out_dir / "model.keras"
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--data", help="UTKFace folder or .tar.gz (to build the face cache if missing)")
+    parser.add_argument("--run-dir", help="default: runs/<name>")
+    parser.add_argument("--resume", action="store_true", help="go on from the run folder's last checkpoint")
+    parser.add_argument("--export", help="folder to write the best model to, e.g. ml/models/age101")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config entries")
+    args = parser.parse_args()
+    cfg = load_config(args.config, args.set)
+    path = cache.cache_path(cfg["margin"], cfg["input_size"])
+    if not path.exists():
+        if not args.data:
+            parser.error(f"{path} is missing: pass --data to build it")
+        faceset, _ = cache.build(args.data, cfg["margin"], cfg["input_size"])
+        cache.save(faceset, path)
+    faces = cache.load(path)
+    run_dir = Path(args.run_dir or ROOT / "runs" / cfg["name"])
+    started = dt.datetime.now(dt.timezone.utc)
+    best = train(cfg, faces.subset("train"), faces.subset("val"), run_dir, args.resume)
+    val = faces.subset("val")
+    model = keras.models.load_model(best, compile=False)
+    metrics: dict[str, Any] = {"val_n": len(val.ages)}
+    if cfg["head"] != "groups8":
+        metrics["val_mae"] = float(np.abs(predict_ages(model, val.images, cfg["head"]) - val.ages).mean())
+    record = {"config": cfg, "started": started.isoformat(), "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
+              "commit": _git_commit(), "metrics": metrics}  # fmt: skip
+    (run_dir / "run.json").write_text(json.dumps(record, indent=1))
+    print(json.dumps(metrics))
+    if args.export:
+        print(f"exported {export(best, cfg, Path(args.export), metrics)}")
+
+
+if __name__ == "__main__":
+    main()

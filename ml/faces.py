@@ -181,10 +181,20 @@ def crop_face(rgb: RGB, face: Face, margin: float, size: int) -> RGB:
 def chip_face(rgb: RGB, detector: Detector, margin: float, size: int) -> tuple[RGB, Face | None]:
     """For a pre-aligned face chip: the aligned crop of its main face, or the whole chip
     resized when no face is detected (the caller counts those: the returned face is None)."""
-    faces = detector.detect(rgb)
-    if faces:
-        height, width = rgb.shape[:2]
-        centre = np.array([width / 2, height / 2])
-        main = min(faces, key=lambda f: float(np.linalg.norm(np.array(f.box[:2]) + np.array(f.box[2:]) / 2 - centre)))
-        return crop_face(rgb, main, margin, size), main
-    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA), None
+    face = main_face(rgb, detector.detect(rgb))
+    return crop_or_whole(rgb, face, margin, size), face
+
+
+def main_face(rgb: RGB, found: list[Face]) -> Face | None:
+    """The detected face nearest the image centre (a chip's subject), if any."""
+    if not found:
+        return None
+    centre = np.array([rgb.shape[1] / 2, rgb.shape[0] / 2])
+    return min(found, key=lambda f: float(np.linalg.norm(np.array(f.box[:2]) + np.array(f.box[2:]) / 2 - centre)))
+
+
+def crop_or_whole(rgb: RGB, face: Face | None, margin: float, size: int) -> RGB:
+    """:func:`crop_face`, or the whole image resized when there is no face (chips only)."""
+    if face is None:
+        return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+    return crop_face(rgb, face, margin, size)

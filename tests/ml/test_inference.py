@@ -1,0 +1,83 @@
+"""The shipped model through ml.inference, as the worker uses it."""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ml import cache, faces
+from ml.inference import AGE_GROUPS, Estimator, ImageError
+
+
+@pytest.fixture(scope="module")
+def estimator(shipped_model: Path) -> Estimator:
+    return Estimator(shipped_model)
+
+
+def test_the_astronaut_gets_a_plausible_age(estimator: Estimator, astronaut_jpeg: bytes) -> None:
+    result = estimator.estimate(astronaut_jpeg)
+    assert (result.width, result.height) == (512, 512)
+    [face] = result.faces
+    assert 30 <= face.age <= 52  # Eileen Collins was about 40 in this photo
+    low, high = face.interval
+    assert low < face.age < high
+    assert face.groups["35-44"] == max(face.groups.values()) or face.groups["24-34"] == max(face.groups.values())
+    assert list(face.groups) == list(AGE_GROUPS)
+    assert sum(face.groups.values()) == pytest.approx(1.0, abs=1e-4)
+    assert len(face.distribution) == 101 and sum(face.distribution) == pytest.approx(1.0, abs=1e-4)
+    x, y, w, h = face.box
+    assert 150 < x < 220 and 60 < y < 120 and 70 < w < 110
+    assert len(face.landmarks) == 5 and face.detection_score > 0.5
+    assert result.model_version == estimator.version and result.versions
+
+
+def test_a_photo_without_faces_gives_an_empty_list(estimator: Estimator) -> None:
+    from skimage import data
+
+    result = estimator.estimate(np.asarray(data.coffee()))
+    assert result.faces == [] and result.too_small == 0
+
+
+def test_a_tiny_face_is_counted_as_too_small(estimator: Estimator, astronaut: np.ndarray) -> None:
+    small = np.asarray(Image.fromarray(astronaut).resize((160, 160)))
+    canvas = np.full((300, 300, 3), 128, np.uint8)
+    canvas[70:230, 70:230] = small
+    result = estimator.estimate(canvas)
+    assert result.faces == [] and result.too_small == 1
+
+
+def test_unreadable_input_raises_image_error(estimator: Estimator) -> None:
+    with pytest.raises(ImageError):
+        estimator.estimate(b"GIF89a but not really")
+
+
+def test_it_is_safe_to_share_between_threads(estimator: Estimator, astronaut_jpeg: bytes) -> None:
+    expected = estimator.estimate(astronaut_jpeg).faces[0].age
+    with ThreadPoolExecutor(4) as pool:
+        ages = [r.faces[0].age for r in pool.map(estimator.estimate, [astronaut_jpeg] * 8)]
+    assert ages == pytest.approx([expected] * 8, abs=0.01)
+
+
+def test_training_and_serving_make_the_same_crop(estimator: Estimator, astronaut_jpeg: bytes) -> None:
+    """One preprocessing path: the training cache's crop equals the worker's crop."""
+    training_crop, found = cache._crop((astronaut_jpeg, estimator.margin, estimator.size))
+    assert found and training_crop is not None
+    rgb = faces.decode(astronaut_jpeg)
+    serving_crop = faces.crop_face(rgb, estimator.detector.detect(rgb)[0], estimator.margin, estimator.size)
+    assert np.array_equal(training_crop, serving_crop)
+    assert estimator.predict_crops(training_crop[None]) == pytest.approx(estimator.predict_crops(serving_crop[None]))
+
+
+def test_exif_rotated_uploads_give_the_same_face(estimator: Estimator, astronaut: np.ndarray) -> None:
+    rotated = Image.fromarray(astronaut).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 8  # display rotated 90 CW back upright
+    out = io.BytesIO()
+    rotated.save(out, "JPEG", exif=exif, quality=95)
+    [face] = estimator.estimate(out.getvalue()).faces
+    assert 150 < face.box[0] < 220

@@ -1,0 +1,58 @@
+"""A short training run on a handful of real faces: checkpoints, resume, export, serving."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="training converts the ImageNet weights with torch (training-only extra)")
+
+from ml import cache, train  # noqa: E402
+from ml.inference import Estimator  # noqa: E402
+
+CONFIG = Path(__file__).resolve().parents[2] / "ml" / "configs" / "age101.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiny_faces(utkface_sample: Path) -> cache.FaceSet:
+    faceset, stats = cache.build(utkface_sample, margin=0.4, size=64, workers=1)
+    assert stats["images"] == len(faceset.ages) > 0
+    return faceset
+
+
+def test_two_steps_of_training_checkpoint_resume_and_export(tiny_faces: cache.FaceSet, tmp_path: Path, astronaut: np.ndarray) -> None:
+    cfg = train.load_config(CONFIG, ["input_size=64", "batch_size=4", "limit=8", "head_epochs=1", "epochs=2"])
+    run = tmp_path / "run"
+    best = train.train(cfg, tiny_faces, tiny_faces, run)
+    assert best.exists() and (run / "last.keras").exists()
+    assert json.loads((run / "state.json").read_text())["epoch"] == 2
+    with open(run / "history.csv") as rows:
+        history = list(csv.DictReader(rows))
+    assert [int(r["epoch"]) for r in history] == [0, 1]
+    assert all(np.isfinite(float(r["loss"])) and float(r["val_mae"]) >= 0 for r in history)
+
+    cfg["epochs"] = 3
+    train.train(cfg, tiny_faces, tiny_faces, run, resume=True)
+    assert json.loads((run / "state.json").read_text())["epoch"] == 3
+
+    out = train.export(best, cfg, tmp_path / "model", {"val_mae": 1.0})
+    meta = json.loads((out.parent / "meta.json").read_text())
+    assert meta["input_size"] == 64 and meta["head"] == "dist101"
+    result = Estimator(out.parent).estimate(astronaut)
+    assert len(result.faces) == 1 and 0 <= result.faces[0].age <= 100
+
+
+def test_training_batches_are_augmented_and_targets_stay_distributions(tiny_faces: cache.FaceSet) -> None:
+    cfg = train.load_config(CONFIG, ["batch_size=8"])
+    batches = train.Batches(tiny_faces, cfg, train=True, seed=0)
+    x, y = batches[0]
+    assert x.shape == (8, 64, 64, 3) and x.dtype == np.float32
+    assert y.shape == (8, 102)
+    assert y[:, :101].sum(axis=1) == pytest.approx(np.ones(8), abs=1e-5)
+    plain_x, plain_y = train.Batches(tiny_faces, cfg, train=False)[0]
+    assert not np.allclose(np.sort(x.ravel()), np.sort(plain_x.ravel()))
+    assert plain_y[:, -1].tolist() == tiny_faces.ages[:8].tolist()

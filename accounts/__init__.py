@@ -1,0 +1,1 @@
+"""Accounts: sign-up, log in/out, passwords, profile with API token, account deletion."""

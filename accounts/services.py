@@ -1,0 +1,30 @@
+"""Accounts logic: create users, manage their API token, delete them with all their data."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from .models import User
+
+
+def user_create(*, username: str, email: str, password: str) -> User:
+    return User.objects.create_user(username=username, email=email, password=password)
+
+
+def user_token(*, user: User) -> Token:
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+@transaction.atomic
+def user_token_regenerate(*, user: User) -> Token:
+    """A new key; the old one stops working at once."""
+    Token.objects.filter(user=user).delete()
+    return Token.objects.create(user=user)
+
+
+def user_delete(*, user: User) -> None:
+    # Predictions cascade with the user; each one's photo is removed after commit
+    # (estimator.signals), so nothing of the person is left on disk.
+    user.delete()

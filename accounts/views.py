@@ -1,0 +1,59 @@
+"""Account pages: translate forms to the services."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from .forms import AccountDeleteForm, SignUpForm
+from .models import User
+from .services import user_create, user_delete, user_token, user_token_regenerate
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # login_required has run
+    return request.user
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("estimator:upload")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        user = user_create(username=data["username"], email=data["email"], password=data["password1"])
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome, {user.username}! Upload a photo to begin.")
+        return redirect("estimator:upload")
+    return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    context = {"token": user_token(user=user), "prediction_count": user.predictions.count()}
+    return render(request, "accounts/profile.html", context)
+
+
+@login_required
+@require_POST
+def token_regenerate(request: HttpRequest) -> HttpResponse:
+    user_token_regenerate(user=_user(request))
+    messages.success(request, "A new API token was made; the old one no longer works.")
+    return redirect("accounts:profile")
+
+
+@login_required
+def account_delete(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = AccountDeleteForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        logout(request)
+        user_delete(user=user)
+        messages.success(request, "Your account, photos and predictions were deleted.")
+        return redirect("estimator:home")
+    return render(request, "accounts/delete.html", {"form": form}, status=400 if form.errors else 200)

@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from accounts.apis import TokenObtainApi
+
+api_patterns = [
+    path("predictions/", include("estimator.api_urls")),
+    path("auth/token/", TokenObtainApi.as_view(), name="token-obtain"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+]
+
+urlpatterns = [
+    path("", include("estimator.urls")),
+    path("accounts/", include("accounts.urls")),
+    # Django's views for log in/out, password change and reset ("login", "password_reset", ...).
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/v1/", include((api_patterns, "api"))),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "ageweb.api_errors.not_found"
+handler500 = "ageweb.api_errors.server_error"

@@ -1,0 +1,8 @@
+"""WSGI entry point (gunicorn): pages and API only; result pages then fall back to polling."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ageweb.settings.local")
+application = get_wsgi_application()

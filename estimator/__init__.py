@@ -1,0 +1,1 @@
+"""Predictions: upload -> task -> model -> result -> websocket."""

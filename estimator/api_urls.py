@@ -1,0 +1,9 @@
+from django.urls import path
+
+from .apis import PredictionDetailApi, PredictionImageApi, PredictionListCreateApi
+
+urlpatterns = [
+    path("", PredictionListCreateApi.as_view(), name="prediction-list"),
+    path("<uuid:prediction_id>/", PredictionDetailApi.as_view(), name="prediction-detail"),
+    path("<uuid:prediction_id>/image/", PredictionImageApi.as_view(), name="prediction-image"),
+]

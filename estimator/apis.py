@@ -1,0 +1,97 @@
+"""REST API: translate HTTP to the services and selectors, nothing more."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
+from rest_framework.views import APIView
+
+from accounts.models import User
+from ageweb.api_errors import ErrorSerializer
+
+from .models import Prediction
+from .selectors import prediction_get, prediction_list
+from .serializers import PredictionCreateSerializer, PredictionSerializer
+from .services import prediction_create, prediction_delete
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input (the message says what to fix)"),
+    401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
+    404: OpenApiResponse(ErrorSerializer, description="No such prediction of yours"),
+}
+
+
+def _user(request: Request) -> User:
+    user = request.user
+    assert isinstance(user, User)  # IsAuthenticated has run
+    return user
+
+
+def _get_or_404(request: Request, prediction_id: UUID) -> Prediction:
+    prediction = prediction_get(owner=_user(request), prediction_id=prediction_id)
+    if prediction is None:
+        raise NotFound("No such prediction.")
+    return prediction
+
+
+class PredictionListCreateApi(generics.ListAPIView[Prediction]):
+    serializer_class = PredictionSerializer
+    parser_classes = [MultiPartParser, FormParser]
+    throttle_scope = "uploads"
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        return [ScopedRateThrottle()] if self.request.method == "POST" else []
+
+    def get_queryset(self) -> Any:
+        return prediction_list(owner=_user(self.request))
+
+    @extend_schema(summary="List your predictions, newest first", responses={200: PredictionSerializer(many=True)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Upload a photo to estimate ages",
+        request=PredictionCreateSerializer,
+        responses={202: PredictionSerializer, 400: ERRORS[400], 401: ERRORS[401]},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PredictionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        created = prediction_create(owner=_user(request), image=serializer.validated_data["image"])
+        prediction = _get_or_404(request, created.id)  # read back: an eager task may have run
+        data = PredictionSerializer(prediction, context={"request": request}).data
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["page_url"]})
+
+
+class PredictionDetailApi(APIView):
+    @extend_schema(summary="Read one prediction", responses={200: PredictionSerializer, 404: ERRORS[404]})
+    def get(self, request: Request, prediction_id: UUID) -> Response:
+        prediction = _get_or_404(request, prediction_id)
+        return Response(PredictionSerializer(prediction, context={"request": request}).data)
+
+    @extend_schema(summary="Delete a prediction and its photo", responses={204: None, 404: ERRORS[404]})
+    def delete(self, request: Request, prediction_id: UUID) -> Response:
+        prediction_delete(prediction=_get_or_404(request, prediction_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PredictionImageApi(APIView):
+    @extend_schema(
+        summary="The stored photo (re-encoded JPEG, upright, without metadata)",
+        responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: ERRORS[404]},
+    )
+    def get(self, request: Request, prediction_id: UUID) -> FileResponse:
+        prediction = _get_or_404(request, prediction_id)
+        response = FileResponse(prediction.image.open("rb"), content_type="image/jpeg")
+        response["Cache-Control"] = "private, max-age=86400"  # a stored photo never changes
+        return response

@@ -1,0 +1,43 @@
+"""Celery interface to the services: fetch by id, run, record any failure a person can read."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
+
+from .loader import load_estimator
+from .services import prediction_fail, prediction_run
+
+logger = logging.getLogger(__name__)
+
+TOO_SLOW = "Estimating the ages took too long; try a smaller photo."
+UNEXPECTED = "Something went wrong while estimating the ages; please try again."
+
+
+@shared_task(name="estimator.tasks.predict_age", acks_late=True, reject_on_worker_lost=True)
+def predict_age(prediction_id: str) -> None:
+    """Idempotent: a redelivered task finds the prediction finished and does nothing."""
+    pk = UUID(prediction_id)
+    try:
+        prediction_run(prediction_id=pk)
+    except SoftTimeLimitExceeded:
+        prediction_fail(prediction_id=pk, reason=TOO_SLOW)
+    except Exception:
+        logger.exception("predict_age failed for %s", prediction_id)
+        prediction_fail(prediction_id=pk, reason=UNEXPECTED)
+        raise
+
+
+@worker_process_init.connect
+def load_models_after_fork(**kwargs: Any) -> None:
+    # Each pool child loads the models itself, after fork: a TensorFlow runtime started
+    # before fork hangs the children. Loading here makes the first task as fast as the rest.
+    try:
+        load_estimator()
+    except Exception:  # the first task will try again and record the failure on its photo
+        logger.exception("Could not load the estimator in worker process")

@@ -1,0 +1,73 @@
+"""HTML pages: translate forms and URLs to the services and selectors."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.models import User
+
+from .forms import UploadForm
+from .models import Prediction
+from .selectors import prediction_get, prediction_list
+from .serializers import PredictionSerializer
+from .services import prediction_create, prediction_delete
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # login_required has run
+    return request.user
+
+
+def _get_or_404(request: HttpRequest, prediction_id: UUID) -> Prediction:
+    prediction = prediction_get(owner=_user(request), prediction_id=prediction_id)
+    if prediction is None:
+        raise Http404("No such prediction.")
+    return prediction
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("estimator:upload")
+    return render(request, "estimator/home.html")
+
+
+@login_required
+def upload(request: HttpRequest) -> HttpResponse:
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            prediction = prediction_create(owner=_user(request), image=form.cleaned_data["image"])
+        except ValidationError as error:
+            form.add_error("image", error)
+        else:
+            return redirect("estimator:result", prediction_id=prediction.id)
+    return render(request, "estimator/upload.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+def result(request: HttpRequest, prediction_id: UUID) -> HttpResponse:
+    prediction = _get_or_404(request, prediction_id)
+    data = PredictionSerializer(prediction).data  # the page starts from this, then listens
+    return render(request, "estimator/result.html", {"prediction": prediction, "data": data})
+
+
+@login_required
+def history(request: HttpRequest) -> HttpResponse:
+    page = Paginator(prediction_list(owner=_user(request)), 24).get_page(request.GET.get("page"))
+    return render(request, "estimator/history.html", {"page": page})
+
+
+@login_required
+@require_POST
+def delete(request: HttpRequest, prediction_id: UUID) -> HttpResponse:
+    prediction_delete(prediction=_get_or_404(request, prediction_id))
+    messages.success(request, "The prediction and its photo were deleted.")
+    return redirect("estimator:history")

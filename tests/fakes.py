@@ -1,0 +1,107 @@
+"""Fake estimators for the web tests: the boundary to ml.inference, nothing deeper.
+
+They return real ``ml.inference.Estimate`` objects, so the site code under test handles
+exactly what the real estimator hands it; only the numbers are made up. Each class is a
+zero-argument factory, as ``settings.AGEWEB_ESTIMATOR`` requires.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import time
+
+from PIL import Image, UnidentifiedImageError
+
+from ml.inference import AGE_GROUPS, Estimate, FaceEstimate
+
+MODEL_VERSION = "fake-1"
+GROUP_BOUNDS = [(0, 2), (3, 6), (7, 14), (15, 23), (24, 34), (35, 44), (45, 59), (60, 100)]
+
+
+def _distribution(mean: float, spread: float) -> list[float]:
+    weights = [math.exp(-(((age - mean) / spread) ** 2) / 2) for age in range(101)]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def _percentile(distribution: list[float], q: float) -> float:
+    running = 0.0
+    for age, p in enumerate(distribution):
+        running += p
+        if running >= q:
+            return float(age)
+    return 100.0
+
+
+def fake_face(box: tuple[int, int, int, int], age: float = 38.0) -> FaceEstimate:
+    distribution = _distribution(age, 6.0)
+    groups = {label: sum(distribution[lo : hi + 1]) for label, (lo, hi) in zip(AGE_GROUPS, GROUP_BOUNDS, strict=True)}
+    x, y, w, h = box
+    return FaceEstimate(
+        box=box,
+        landmarks=((x + w * 0.3, y + h * 0.4), (x + w * 0.7, y + h * 0.4), (x + w * 0.5, y + h * 0.6),
+                   (x + w * 0.35, y + h * 0.8), (x + w * 0.65, y + h * 0.8)),  # fmt: skip
+        detection_score=0.99,
+        age=sum(a * p for a, p in enumerate(distribution)),
+        interval=(_percentile(distribution, 0.1), _percentile(distribution, 0.9)),
+        distribution=tuple(distribution),
+        groups=groups,
+    )
+
+
+def _size(image: bytes) -> tuple[int, int]:
+    try:
+        with Image.open(io.BytesIO(image)) as decoded:
+            return decoded.size
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"not an image: {error}") from error  # as ml.inference.ImageError does
+
+
+class FakeEstimator:
+    """Finds one face in the middle of any photo, aged about 38."""
+
+    def estimate(self, image: bytes) -> Estimate:
+        width, height = _size(image)
+        face = fake_face((width // 4, height // 4, width // 2, height // 2))
+        return Estimate(width=width, height=height, faces=[face], model_version=MODEL_VERSION)
+
+
+class TwoFacesEstimator:
+    """Two faces, the first one reaching past the photo's left edge as detectors' boxes may."""
+
+    def estimate(self, image: bytes) -> Estimate:
+        width, height = _size(image)
+        faces = [fake_face((-10, 10, width // 3, height // 3), 25.0), fake_face((width // 2, 10, width // 3, height // 3), 61.0)]
+        return Estimate(width=width, height=height, faces=faces, model_version=MODEL_VERSION)
+
+
+class NoFaceEstimator:
+    def estimate(self, image: bytes) -> Estimate:
+        width, height = _size(image)
+        return Estimate(width=width, height=height, faces=[], model_version=MODEL_VERSION)
+
+
+class TooSmallEstimator:
+    def estimate(self, image: bytes) -> Estimate:
+        width, height = _size(image)
+        return Estimate(width=width, height=height, faces=[], model_version=MODEL_VERSION, too_small=2)
+
+
+class BrokenEstimator:
+    def estimate(self, image: bytes) -> Estimate:
+        raise RuntimeError("the model blew up")
+
+
+class RefusingEstimator:
+    def estimate(self, image: bytes) -> Estimate:
+        raise ValueError("cannot decode")  # what ml.inference.ImageError is
+
+
+class SlowFakeEstimator(FakeEstimator):
+    """FakeEstimator after a pause (AGEWEB_FAKE_DELAY seconds), for worker tests."""
+
+    def estimate(self, image: bytes) -> Estimate:
+        time.sleep(float(os.environ.get("AGEWEB_FAKE_DELAY", "1.0")))
+        return super().estimate(image)

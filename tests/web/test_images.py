@@ -1,0 +1,101 @@
+"""Upload validation: every refusal has a clear message; accepted photos are cleaned."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.exceptions import ValidationError
+from PIL import Image
+
+from estimator.images import image_clean, image_read
+from tests import photos
+from tests.web.conftest import upload
+
+
+def refusal(data: bytes) -> ValidationError:
+    with pytest.raises(ValidationError) as caught:
+        image_clean(data)
+    return caught.value
+
+
+def test_it_refuses_an_empty_file() -> None:
+    error = refusal(b"")
+    assert error.code == "empty"
+    assert error.messages == ["The file is empty."]
+
+
+def test_it_refuses_text_renamed_to_jpg() -> None:
+    error = refusal(photos.text_named_jpg())
+    assert error.code == "not_an_image"
+    assert "not an image we can read" in error.messages[0]
+
+
+def test_it_refuses_a_truncated_jpeg() -> None:
+    error = refusal(photos.truncated_jpeg())
+    assert error.code == "damaged"
+    assert "truncated or damaged" in error.messages[0]
+
+
+def test_it_refuses_a_20000_by_20000_png_before_decoding_it() -> None:
+    data = photos.huge_png()
+    assert len(data) < 1024 * 1024  # a bomb: tiny file, 400 megapixels
+    error = refusal(data)
+    assert error.code == "too_many_pixels"
+    assert "the limit is 40 megapixels" in error.messages[0]
+
+
+def test_it_names_the_size_of_an_image_just_over_the_pixel_limit() -> None:
+    error = refusal(photos.plain_jpeg(9000, 5000))
+    assert error.messages == ["The image is 9000x5000 pixels (45 megapixels); the limit is 40 megapixels."]
+
+
+def test_it_refuses_an_animated_gif() -> None:
+    error = refusal(photos.animated_gif())
+    assert error.code == "animated"
+    assert "upload a still photo" in error.messages[0]
+
+
+def test_it_refuses_a_30_mb_file_without_reading_it() -> None:
+    file = upload(photos.oversized_file(30))
+    with pytest.raises(ValidationError) as caught:
+        image_read(file)
+    assert caught.value.code == "too_large"
+    assert caught.value.messages == ["The file is 30.0 MB; the limit is 10 MB."]
+
+
+def test_it_refuses_oversized_bytes_too() -> None:
+    assert refusal(photos.oversized_file(11)).code == "too_large"
+
+
+def test_it_accepts_a_still_gif() -> None:
+    still = photos.encode(Image.new("RGB", (40, 30), "blue"), "GIF")
+    assert image_clean(still).width == 40
+
+
+def test_it_applies_exif_rotation_and_strips_metadata() -> None:
+    clean = image_clean(photos.rotated_by_exif())
+    stored = Image.open(io.BytesIO(clean.jpeg))
+    assert (clean.width, clean.height) == (200, 300) == stored.size  # turned upright
+    assert stored.format == "JPEG"
+    assert not stored.getexif()  # no orientation, no camera make, nothing
+    red, white = (255, 0, 0), (255, 255, 255)
+    assert stored.getpixel((100, 40)) == pytest.approx(red, abs=20)  # the red left third is now on top
+    assert stored.getpixel((100, 250)) == pytest.approx(white, abs=20)
+
+def test_it_reencodes_png_with_transparency_onto_white() -> None:
+    clean = image_clean(photos.transparent_png())
+    stored = Image.open(io.BytesIO(clean.jpeg))
+    assert stored.mode == "RGB"
+    assert stored.getpixel((40, 30)) == pytest.approx((255, 255, 255), abs=3)
+
+
+def test_it_shrinks_very_large_photos_for_storage() -> None:
+    clean = image_clean(photos.plain_jpeg(4000, 3000))
+    assert (clean.width, clean.height) == (2560, 1920)
+
+
+def test_it_keeps_a_normal_photo_at_its_size() -> None:
+    clean = image_clean(photos.face_photo())
+    assert (clean.width, clean.height) == (640, 480)
+    assert clean.jpeg.startswith(b"\xff\xd8")

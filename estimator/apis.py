@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -67,7 +68,10 @@ class PredictionListCreateApi(generics.ListAPIView[Prediction]):
     def post(self, request: Request) -> Response:
         serializer = PredictionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        created = prediction_create(owner=_user(request), image=serializer.validated_data["image"])
+        try:
+            created = prediction_create(owner=_user(request), image=serializer.validated_data["image"])
+        except DjangoValidationError as error:  # the photo was refused: say so under its field
+            raise ValidationError({"image": error.messages}, code=error.code) from None
         prediction = _get_or_404(request, created.id)  # read back: an eager task may have run
         data = PredictionSerializer(prediction, context={"request": request}).data
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["page_url"]})

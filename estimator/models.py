@@ -29,6 +29,7 @@ class Prediction(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     failure_reason = models.TextField(blank=True)
     model_version = models.CharField(max_length=100, blank=True)
+    model_versions = models.JSONField(default=dict, blank=True)  # each model's name -> version
     too_small = models.PositiveSmallIntegerField(default=0)  # faces found but too small to estimate
     attempts = models.PositiveSmallIntegerField(default=0)  # times a worker started on it
     created_at = models.DateTimeField(default=timezone.now)
@@ -70,7 +71,8 @@ class Face(models.Model):
     age_low = models.FloatField()  # 10th percentile
     age_high = models.FloatField()  # 90th percentile
     groups = models.JSONField()  # the 8 age groups: label -> probability
-    ensemble_groups = models.JSONField(null=True, blank=True)
+    ensemble_groups = models.JSONField(null=True, blank=True)  # the 8-group ensemble's, if shipped
+    ensemble_age = models.FloatField(null=True, blank=True)  # the age from the ensemble's groups
     distribution = models.JSONField()  # 101 probabilities, ages 0..100
     landmarks = models.JSONField(default=list)
 

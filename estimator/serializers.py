@@ -40,7 +40,10 @@ class FaceSerializer(serializers.ModelSerializer[Face]):
 
     class Meta:
         model = Face
-        fields = ["index", "box", "age", "interval", "groups", "ensemble_groups", "detection_score", "distribution"]
+        fields = [
+            "index", "box", "age", "interval", "groups", "ensemble_groups", "ensemble_age", "detection_score",
+            "distribution",
+        ]  # fmt: skip
 
     @extend_schema_field(BoxSerializer)
     def get_box(self, face: Face) -> dict[str, int]:
@@ -68,7 +71,7 @@ class PredictionSerializer(serializers.ModelSerializer[Prediction]):
     class Meta:
         model = Prediction
         fields = [
-            "id", "status", "message", "failure_reason", "width", "height", "model_version", "faces",
+            "id", "status", "message", "failure_reason", "width", "height", "model_version", "model_versions", "faces",
             "too_small", "image_url", "page_url", "created_at", "started_at", "finished_at",
         ]  # fmt: skip
 

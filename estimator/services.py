@@ -113,6 +113,7 @@ def _face(prediction: Prediction, index: int, face: FaceEstimate) -> Face:
         age_high=float(face.interval[1]),
         groups={label: float(p) for label, p in face.groups.items()},
         ensemble_groups={k: float(v) for k, v in face.ensemble_groups.items()} if face.ensemble_groups else None,
+        ensemble_age=None if face.ensemble_age is None else float(face.ensemble_age),
         distribution=[float(p) for p in face.distribution],
         landmarks=[[float(px), float(py)] for px, py in face.landmarks],
     )
@@ -127,9 +128,10 @@ def _prediction_store(prediction_id: UUID, estimate: Estimate) -> Prediction | N
         Face.objects.bulk_create(_face(prediction, i, face) for i, face in enumerate(estimate.faces))
         prediction.status = Status.DONE
         prediction.model_version = estimate.model_version[:100]
+        prediction.model_versions = dict(estimate.versions)
         prediction.too_small = min(estimate.too_small, 32767)
         prediction.finished_at = timezone.now()
-        prediction.save(update_fields=["status", "model_version", "too_small", "finished_at"])
+        prediction.save(update_fields=["status", "model_version", "model_versions", "too_small", "finished_at"])
         transaction.on_commit(partial(prediction_broadcast, prediction_id=prediction_id))
     return prediction
 

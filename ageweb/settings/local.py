@@ -7,4 +7,5 @@ DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env_str("SECRET_KEY", "local-only-insecure-key-do-not-use-in-production")
 # Serve static files from the app folders without collectstatic, under any ASGI server.
 WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = None  # collectstatic is for production builds (docker/Dockerfile)
 WHITENOISE_AUTOREFRESH = DEBUG

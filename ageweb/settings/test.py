@@ -15,3 +15,4 @@ CELERY_TASK_EAGER_PROPAGATES = True
 AGEWEB_RUN_TASKS_IN_PROCESS = False
 AGEWEB_ESTIMATOR = env_str("AGEWEB_TEST_ESTIMATOR", "tests.fakes.FakeEstimator")
 WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = None  # collectstatic is for production builds (docker/Dockerfile)

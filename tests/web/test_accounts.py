@@ -1,0 +1,111 @@
+"""Accounts: sign up, log in and out, passwords, the API token, deleting everything."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from accounts.models import User
+from accounts.services import user_token
+from estimator.models import Prediction
+from estimator.services import prediction_create
+from tests import photos
+from tests.web.conftest import PASSWORD, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def test_signing_up_logs_me_in_and_takes_me_to_the_upload_page(client: Client) -> None:
+    response = client.post(
+        "/accounts/signup/",
+        {"username": "carol", "email": "carol@example.com", "password1": PASSWORD, "password2": PASSWORD},
+    )
+    assert response.url == "/upload/"
+    assert client.get("/upload/").status_code == 200
+    assert User.objects.get(username="carol").email == "carol@example.com"
+
+
+def test_sign_up_refuses_a_weak_password_and_a_taken_email(client: Client, user: User) -> None:
+    response = client.post(
+        "/accounts/signup/", {"username": "dave", "email": "ALICE@example.com", "password1": "123", "password2": "123"}
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "An account with this e-mail already exists." in page
+    assert "This password is too short." in page
+    assert not User.objects.filter(username="dave").exists()
+
+
+def test_logging_in_and_out(client: Client, user: User) -> None:
+    response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert response.url == "/upload/"
+    assert client.post("/accounts/logout/").url == "/"
+    assert client.get("/upload/").status_code == 302
+
+
+def test_a_wrong_password_does_not_log_in(client: Client, user: User) -> None:
+    response = client.post("/accounts/login/", {"username": "alice", "password": "wrong"})
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
+
+
+def test_changing_my_password(logged_in: Client, user: User) -> None:
+    response = logged_in.post(
+        "/accounts/password_change/",
+        {"old_password": PASSWORD, "new_password1": "a new long passphrase 7", "new_password2": "a new long passphrase 7"},
+    )
+    assert response.url == "/accounts/password_change/done/"
+    user.refresh_from_db()
+    assert user.check_password("a new long passphrase 7")
+
+
+def test_resetting_a_forgotten_password_by_email(client: Client, user: User) -> None:
+    client.post("/accounts/password_reset/", {"email": "alice@example.com"})
+    assert len(mail.outbox) == 1
+    link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.outbox[0].body)
+    assert link, mail.outbox[0].body
+    form_url = client.get(link[1]).url  # Django swaps the token for a session, then redirects
+    response = client.post(form_url, {"new_password1": "brand new passphrase 8", "new_password2": "brand new passphrase 8"})
+    assert response.url == "/accounts/reset/done/"
+    user.refresh_from_db()
+    assert user.check_password("brand new passphrase 8")
+
+
+def test_the_profile_shows_my_api_token(logged_in: Client, user: User) -> None:
+    page = logged_in.get("/accounts/profile/").content.decode()
+    assert user_token(user=user).key in page
+
+
+def test_making_a_new_token_retires_the_old_one(logged_in: Client, user: User) -> None:
+    old = user_token(user=user).key
+    assert logged_in.post("/accounts/token/regenerate/").url == "/accounts/profile/"
+    new = Token.objects.get(user=user).key
+    assert new != old
+    assert Client().get("/api/v1/predictions/", HTTP_AUTHORIZATION=f"Token {old}").status_code == 401
+    assert Client().get("/api/v1/predictions/", HTTP_AUTHORIZATION=f"Token {new}").status_code == 200
+
+
+def test_deleting_my_account_needs_my_password(logged_in: Client, user: User) -> None:
+    response = logged_in.post("/accounts/delete/", {"password": "wrong"})
+    assert response.status_code == 400
+    assert User.objects.filter(pk=user.pk).exists()
+
+
+def test_deleting_my_account_removes_my_photos_and_predictions(
+    logged_in: Client, user: User, other_user: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    mine = prediction_create(owner=user, image=upload(photos.face_photo()))
+    theirs = prediction_create(owner=other_user, image=upload(photos.face_photo()))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = logged_in.post("/accounts/delete/", {"password": PASSWORD})
+    assert response.url == "/"
+    assert not User.objects.filter(pk=user.pk).exists()
+    assert list(Prediction.objects.all()) == [theirs]
+    assert not Path(mine.image.path).exists() and Path(theirs.image.path).exists()
+    assert logged_in.get("/upload/").status_code == 302  # logged out

@@ -1,0 +1,116 @@
+"""HTML pages: upload, result, history and delete; each shows only the owner's photos."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from accounts.models import User
+from estimator.models import Prediction
+from estimator.services import prediction_create
+from tests import photos
+from tests.web.conftest import upload
+
+pytestmark = pytest.mark.django_db
+
+
+def form_error(response: Any) -> str:
+    match = re.search(r'<div class="error" role="alert" id="upload-error">([^<]*)</div>', response.content.decode())
+    assert match, "no error shown"
+    return match.group(1)
+
+
+def test_the_home_page_invites_visitors_to_sign_up(client: Client) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b"Sign up" in response.content
+
+
+def test_the_home_page_takes_members_to_the_upload_page(logged_in: Client) -> None:
+    assert logged_in.get("/").url == "/upload/"
+
+
+def test_uploading_needs_an_account(client: Client) -> None:
+    assert client.get("/upload/").url == "/accounts/login/?next=/upload/"
+
+
+def test_the_upload_page_offers_a_file_drop_and_the_camera(logged_in: Client) -> None:
+    page = logged_in.get("/upload/").content.decode()
+    assert 'id="dropzone"' in page and 'accept="image/*"' in page
+    assert 'id="camera-start"' in page and "js/upload.js" in page
+
+
+def test_uploading_a_photo_leads_to_its_result_page(logged_in: Client, user: User) -> None:
+    response = logged_in.post("/upload/", {"image": upload(photos.face_photo())})
+    prediction = Prediction.objects.get(owner=user)
+    assert response.status_code == 302
+    assert response.url == f"/p/{prediction.id}/"
+
+
+REFUSED = [
+    (b"", "The submitted file is empty."),
+    (photos.text_named_jpg(), "This file is not an image we can read. Upload a JPEG, PNG, WebP, GIF, BMP or TIFF photo."),
+    (photos.truncated_jpeg(), "The image file is truncated or damaged; try exporting it again."),
+    (photos.huge_png(), "The image has too many pixels; the limit is 40 megapixels."),
+    (photos.animated_gif(), "Animated or multi-frame images are not supported; upload a still photo."),
+    (photos.oversized_file(30), "The file is 30.0 MB; the limit is 10 MB."),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), REFUSED, ids=["empty", "text", "truncated", "bomb", "animated", "30mb"])
+def test_a_refused_upload_shows_why_on_the_form(logged_in: Client, settings: Any, data: bytes, message: str) -> None:
+    response = logged_in.post("/upload/", {"image": upload(data)})
+    assert response.status_code == 400
+    assert form_error(response) == message
+    assert not Prediction.objects.exists()
+    assert not any(Path(settings.MEDIA_ROOT).rglob("*.*"))
+
+
+def test_the_result_page_starts_from_the_prediction_and_listens_for_more(logged_in: Client, user: User) -> None:
+    prediction = prediction_create(owner=user, image=upload(photos.face_photo()))
+    page = logged_in.get(f"/p/{prediction.id}/").content.decode()
+    data = json.loads(re.search(r'<script id="prediction-data" type="application/json">(.*?)</script>', page, re.S)[1])
+    assert data["id"] == str(prediction.id) and data["status"] == "queued"
+    assert f'data-ws-path="/ws/predictions/{prediction.id}/"' in page
+    assert f"/api/v1/predictions/{prediction.id}/image/" in page
+    assert "vendor/chartjs/chart.umd.min.js" in page  # served from static/, no CDN
+
+
+def test_another_users_result_page_is_not_found(logged_in: Client, other_user: User) -> None:
+    theirs = prediction_create(owner=other_user, image=upload(photos.face_photo()))
+    assert logged_in.get(f"/p/{theirs.id}/").status_code == 404
+
+
+def test_my_predictions_lists_mine_only(logged_in: Client, user: User, other_user: User) -> None:
+    mine = prediction_create(owner=user, image=upload(photos.face_photo()))
+    theirs = prediction_create(owner=other_user, image=upload(photos.face_photo()))
+    page = logged_in.get("/predictions/").content.decode()
+    assert str(mine.id) in page and str(theirs.id) not in page
+
+
+def test_i_can_delete_my_prediction_from_the_page(
+    logged_in: Client, user: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    prediction = prediction_create(owner=user, image=upload(photos.face_photo()))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = logged_in.post(f"/p/{prediction.id}/delete/")
+    assert response.url == "/predictions/"
+    assert not Prediction.objects.exists()
+    assert not Path(prediction.image.path).exists()
+
+
+def test_i_cannot_delete_another_users_prediction(logged_in: Client, other_user: User) -> None:
+    theirs = prediction_create(owner=other_user, image=upload(photos.face_photo()))
+    assert logged_in.post(f"/p/{theirs.id}/delete/").status_code == 404
+    assert Prediction.objects.filter(pk=theirs.pk).exists()
+
+
+def test_a_static_file_is_served_without_a_cdn(client: Client) -> None:
+    response = client.get("/static/vendor/chartjs/chart.umd.min.js")
+    assert response.status_code == 200
+    assert b"Chart.js v4" in b"".join(response.streaming_content)[:200]

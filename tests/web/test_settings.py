@@ -1,0 +1,99 @@
+"""Settings: read from the environment through typed helpers; production refuses to guess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from ageweb.settings.env import env_bool, env_int, env_list, env_required
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION_ENV = {
+    "SECRET_KEY": "k3Jq9-vX2pLm8_RtY6wZ4sBn1cHd7fGa0eUo5iKyQ3xVb9NzTj",
+    "ALLOWED_HOSTS": "ageweb.example",
+    "DATABASE_URL": "postgres://ageweb@db/ageweb",
+    "REDIS_URL": "redis://redis:6379/0",
+}
+
+
+def django_setup(settings_module: str, env: dict[str, str], code: str = "") -> subprocess.CompletedProcess[str]:
+    """Start Django in a fresh interpreter with exactly ``env`` (plus PATH)."""
+    script = f"import django; django.setup(); {code}"
+    clean = {"PATH": os.environ.get("PATH", ""), "DJANGO_SETTINGS_MODULE": settings_module, **env}
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120)
+
+
+def test_env_bool_refuses_a_typo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEBUG", "ture")
+    with pytest.raises(ImproperlyConfigured, match="DEBUG must be true or false"):
+        env_bool("DEBUG", False)
+
+
+def test_env_int_refuses_words_and_values_below_its_minimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "eighty")
+    with pytest.raises(ImproperlyConfigured, match="PORT must be an integer"):
+        env_int("PORT", 80)
+    monkeypatch.setenv("PORT", "0")
+    with pytest.raises(ImproperlyConfigured, match="PORT must be at least 1"):
+        env_int("PORT", 80, minimum=1)
+
+
+def test_env_helpers_read_values_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOSTS", " a.example, b.example ,")
+    monkeypatch.setenv("FLAG", "Yes")
+    assert env_list("HOSTS", []) == ["a.example", "b.example"]
+    assert env_list("MISSING", ["x"]) == ["x"]
+    assert env_bool("FLAG", False) is True
+    with pytest.raises(ImproperlyConfigured, match="MISSING must be set"):
+        env_required("MISSING")
+
+
+@pytest.mark.parametrize("missing", sorted(PRODUCTION_ENV))
+def test_production_refuses_to_start_without(missing: str) -> None:
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
+    result = django_setup("ageweb.settings.production", env)
+    assert result.returncode != 0
+    assert f"The environment variable {missing} must be set." in result.stderr
+
+
+def test_production_passes_the_deployment_checks() -> None:
+    code = (
+        "from django.core.management import call_command; "
+        "call_command('check', '--deploy', '--fail-level', 'WARNING', '--tag', 'security')"
+    )
+    env = {
+        **PRODUCTION_ENV, "SECURE_SSL_REDIRECT": "true", "SECURE_HSTS_SECONDS": "31536000",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true", "SECURE_HSTS_PRELOAD": "true",
+    }  # fmt: skip
+    result = django_setup("ageweb.settings.production", env, code)
+    assert result.returncode == 0, result.stderr
+
+
+def test_local_settings_need_no_services() -> None:
+    code = "from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'], s.AGEWEB_RUN_TASKS_IN_PROCESS)"
+    result = django_setup("ageweb.settings.local", {}, code)
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "channels.layers.InMemoryChannelLayer", "True"]
+
+
+def test_local_settings_use_postgres_redis_and_workers_when_given() -> None:
+    code = "from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'], s.AGEWEB_RUN_TASKS_IN_PROCESS, s.CELERY_BROKER_URL)"
+    env = {"DATABASE_URL": "postgres://u@db/x", "REDIS_URL": "redis://r:6379/1"}
+    result = django_setup("ageweb.settings.local", env, code)
+    assert result.stdout.split() == [
+        "django.db.backends.postgresql", "channels_redis.core.RedisChannelLayer", "False", "redis://r:6379/1",
+    ]  # fmt: skip
+
+
+def test_starting_the_site_and_the_tasks_does_not_import_tensorflow() -> None:
+    code = (
+        "import sys, ageweb.asgi, ageweb.celery, estimator.tasks, estimator.services; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras'}))"
+    )
+    result = django_setup("ageweb.settings.local", {"AGEWEB_ESTIMATOR": "ml.inference.get_estimator"}, code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -11,9 +11,15 @@ from numpy.typing import ArrayLike, NDArray
 AGES = np.arange(101, dtype=np.float64)
 # The seed project's 8 groups; each is [low, high] inclusive, the last one open-ended.
 GROUPS: tuple[tuple[str, int, int], ...] = (
-    ("0-2", 0, 2), ("3-6", 3, 6), ("7-14", 7, 14), ("15-23", 15, 23),
-    ("24-34", 24, 34), ("35-44", 35, 44), ("45-59", 45, 59), ("60+", 60, 100),
-)  # fmt: skip
+    ("0-2", 0, 2),
+    ("3-6", 3, 6),
+    ("7-14", 7, 14),
+    ("15-23", 15, 23),
+    ("24-34", 24, 34),
+    ("35-44", 35, 44),
+    ("45-59", 45, 59),
+    ("60+", 60, 100),
+)
 GROUP_NAMES = tuple(name for name, _, _ in GROUPS)
 
 Floats = NDArray[np.float64]

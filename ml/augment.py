@@ -50,8 +50,8 @@ def random_erasing(images: Batch, rng: np.random.Generator, cfg: dict[str, Any])
             continue
         area = rng.uniform(*cfg["area"]) * size * size
         aspect = math.exp(rng.uniform(math.log(cfg["aspect"][0]), math.log(cfg["aspect"][1])))
-        h = min(size, int(round(math.sqrt(area * aspect))))
-        w = min(size, int(round(math.sqrt(area / aspect))))
+        h = min(size, round(math.sqrt(area * aspect)))
+        w = min(size, round(math.sqrt(area / aspect)))
         y, x = rng.integers(0, size - h + 1), rng.integers(0, size - w + 1)
         image[y : y + h, x : x + w] = rng.uniform(0, 255, (h, w, 3))
     return images

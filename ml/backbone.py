@@ -112,8 +112,14 @@ def build(
 
 # Keras layer name -> checkpoint prefix, for the layers outside the blocks.
 _TOP = {"stem_conv": "_conv_stem", "stem_bn": "_bn0", "head_conv": "_conv_head", "head_bn": "_bn1", "logits": "_fc"}
-_BLOCK = {"expand_conv": "_expand_conv", "expand_bn": "_bn0", "dw_conv": "_depthwise_conv", "dw_bn": "_bn1",
-          "project_conv": "_project_conv", "project_bn": "_bn2"}  # fmt: skip
+_BLOCK = {
+    "expand_conv": "_expand_conv",
+    "expand_bn": "_bn0",
+    "dw_conv": "_depthwise_conv",
+    "dw_bn": "_bn1",
+    "project_conv": "_project_conv",
+    "project_bn": "_bn2",
+}
 
 
 def _checkpoint_prefix(layer_name: str) -> str | None:
@@ -204,7 +210,9 @@ def _architecture(variant: str) -> tuple[int, list[BlockSpec]]:
         if 0 < stage < len(table) - 1:  # Lite keeps the first and last stage's depth
             repeats = int(np.ceil(repeats * depth))
         for r in range(repeats):
-            blocks.append(BlockSpec(channels * expand, channels, out, kernel, STAGE_STRIDES[stage] if r == 0 else 1, expand != 1))
+            blocks.append(
+                BlockSpec(channels * expand, channels, out, kernel, STAGE_STRIDES[stage] if r == 0 else 1, expand != 1)
+            )
             channels = out
     return 32, blocks
 

@@ -71,7 +71,7 @@ def build(source: str | Path, margin: float, size: int, workers: int = 2) -> tup
     unreadable: list[str] = []
     with ProcessPoolExecutor(workers) as pool:
         results = pool.map(_crop, jobs, chunksize=64)
-        for (record, _), (crop, found) in tqdm(zip(records, results), total=len(records), desc="faces"):
+        for (record, _), (crop, found) in tqdm(zip(records, results, strict=False), total=len(records), desc="faces"):
             if crop is None:
                 unreadable.append(record.name)
             else:

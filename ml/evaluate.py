@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +27,8 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from ml import ages, data, faces
-from ml.inference import MODELS_DIR, DEFAULT_MODEL, Estimator
+from ml import ages, data, faces, rival
+from ml.inference import DEFAULT_MODEL, MODELS_DIR, Estimator
 
 BANDS = ((0, 9), (10, 19), (20, 29), (30, 39), (40, 49), (50, 59), (60, 69), (70, 79), (80, 100))
 
@@ -65,9 +66,14 @@ def predict_all(estimator: Estimator, files: Iterator[tuple[data.Record, bytes]]
         groups8 = estimator.ensemble_groups(rgb, face)
         if groups8 is not None:
             rows["groups8"].append(groups8)
-        for key, value in (("name", record.name), ("age", record.age), ("dist", dist), ("detected", face is not None),
-                           ("gender", -1 if record.gender is None else record.gender),
-                           ("race", -1 if record.race is None else record.race)):  # fmt: skip
+        for key, value in (
+            ("name", record.name),
+            ("age", record.age),
+            ("dist", dist),
+            ("detected", face is not None),
+            ("gender", -1 if record.gender is None else record.gender),
+            ("race", -1 if record.race is None else record.race),
+        ):
             rows[key].append(value)
     out = {k: np.array(v) for k, v in rows.items()}
     out["dist"] = out["dist"].astype(np.float32).reshape(-1, 101)
@@ -76,7 +82,9 @@ def predict_all(estimator: Estimator, files: Iterator[tuple[data.Record, bytes]]
     return out
 
 
-def summarise(true_ages: NDArray[Any], dist: NDArray[Any], genders: NDArray[Any], races: NDArray[Any]) -> dict[str, Any]:
+def summarise(
+    true_ages: NDArray[Any], dist: NDArray[Any], genders: NDArray[Any], races: NDArray[Any]
+) -> dict[str, Any]:
     pred = ages.expected_age(dist)
     err = np.abs(pred - true_ages)
     group_hit = ages.group_probs(dist).argmax(1) == ages.group_of(true_ages)
@@ -86,7 +94,7 @@ def summarise(true_ages: NDArray[Any], dist: NDArray[Any], genders: NDArray[Any]
         return {"n": int(mask.sum()), "mae": round(float(err[mask].mean()), 3) if mask.any() else None}
 
     return {
-        "n": int(len(err)),
+        "n": len(err),
         "mae": round(float(err.mean()), 3),
         "cs5": round(float((err <= 5).mean()), 4),
         "acc8": round(float(group_hit.mean()), 4),
@@ -94,6 +102,35 @@ def summarise(true_ages: NDArray[Any], dist: NDArray[Any], genders: NDArray[Any]
         "by_age": {f"{lo}-{hi}": mae_where((true_ages >= lo) & (true_ages <= hi)) for lo, hi in BANDS},
         "by_gender": {g: mae_where(genders == i) for i, g in enumerate(data.GENDERS)},
         "by_race": {r: mae_where(races == i) for i, r in enumerate(data.RACES)},
+    }
+
+
+def score_rival(args: argparse.Namespace, names: set[str], out: Path) -> dict[str, Any]:
+    """The rival on the images we scored, each handed over whole as a face (no detection)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        records = []
+        for record, blob in labelled_files(args.data, args.split, args.clean):
+            if record.name in names:
+                (Path(tmp) / record.name).write_bytes(blob)
+                records.append(record)
+        answers = {Path(str(a["file"])).name: a for a in rival.run("ages", [str(Path(tmp) / r.name) for r in records])}
+    true = np.array([r.age for r in records])
+    pred = np.array([float(answers[r.name]["age"]) for r in records])  # type: ignore[arg-type]
+    np.savez_compressed(
+        out,
+        name=np.array([r.name for r in records]),
+        age=true,
+        pred=pred,
+        gender=np.array([-1 if r.gender is None else r.gender for r in records]),
+        race=np.array([-1 if r.race is None else r.race for r in records]),
+        ms=np.array([float(answers[r.name]["ms"]) for r in records]),
+    )  # type: ignore[arg-type]
+    err = np.abs(pred - true)
+    return {
+        "n": len(true),
+        "mae": round(float(err.mean()), 3),
+        "cs5": round(float((err <= 5).mean()), 4),
+        "acc8": round(float((ages.group_of(pred) == ages.group_of(true)).mean()), 4),
     }
 
 
@@ -105,6 +142,7 @@ def main() -> None:
     parser.add_argument("--clean", action="store_true", help="apply ml.data's cleaning rules")
     parser.add_argument("--limit", type=int, help="score the first N images only")
     parser.add_argument("--save", help="write per-image predictions to this .npz")
+    parser.add_argument("--rival-save", help="also run the rival (make rival) on the same images; save to this .npz")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
 
@@ -129,12 +167,18 @@ def main() -> None:
         )
     if args.save:
         np.savez_compressed(args.save, **rows, model=estimator.version)
-    print(f"{result['n']} images ({args.split}), model {result['model']}: MAE {result['mae']:.2f} years, "
-          f"within 5 years {result['cs5']:.1%}, 8-group accuracy {result['acc8']:.1%}, "
-          f"no face detected {result['no_face']}, {result['ms_per_image']:.1f} ms per image (median)")  # fmt: skip
+    if args.rival_save:
+        result["rival"] = score_rival(args, set(rows["name"].tolist()), Path(args.rival_save))
+    print(
+        f"{result['n']} images ({args.split}), model {result['model']}: MAE {result['mae']:.2f} years, "
+        f"within 5 years {result['cs5']:.1%}, 8-group accuracy {result['acc8']:.1%}, "
+        f"no face detected {result['no_face']}, {result['ms_per_image']:.1f} ms per image (median)"
+    )
     if "acc8_ensemble" in result:
-        print(f"  8-group ensemble of {len(result['ensemble'])}: accuracy {result['acc8_ensemble']:.1%}, "
-              f"stage-3 MAE {result['mae_ensemble']:.2f} years")
+        print(
+            f"  8-group ensemble of {len(result['ensemble'])}: accuracy {result['acc8_ensemble']:.1%}, "
+            f"stage-3 MAE {result['mae_ensemble']:.2f} years"
+        )
     for part in ("by_age", "by_gender", "by_race"):
         print(f"  {part}: " + ", ".join(f"{k} {v['mae']} (n={v['n']})" for k, v in result[part].items()))
     if args.json:

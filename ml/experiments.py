@@ -32,10 +32,18 @@ PREDS_DIR = ROOT / "docs" / "results" / "preds"
 ENSEMBLE_DIR = ROOT / "ml" / "models" / "ensemble8"
 
 TABLE_BUDGET = ["input_size=96", "epochs=5", "head_epochs=1", "warmup_epochs=1"]
-MEMBER_BUDGET = ["input_size=128", "epochs=3", "head_epochs=1", "warmup_epochs=1", "lr=3.0e-4",
-                 "init_from=ml/models/age101/model.keras"]  # fmt: skip
-NO_AUGMENT = ['augment={"flip": false, "rotate": 0.0, "zoom": 0.0, "shift": 0.0, "brightness": 0.0, "contrast": 0.0}',
-              'random_erasing={"p": 0.0, "area": [0.02, 0.2], "aspect": [0.3, 3.3]}']  # fmt: skip
+MEMBER_BUDGET = [
+    "input_size=128",
+    "epochs=3",
+    "head_epochs=1",
+    "warmup_epochs=1",
+    "lr=3.0e-4",
+    "init_from=ml/models/age101/model.keras",
+]
+NO_AUGMENT = [
+    'augment={"flip": false, "rotate": 0.0, "zoom": 0.0, "shift": 0.0, "brightness": 0.0, "contrast": 0.0}',
+    'random_erasing={"p": 0.0, "area": [0.02, 0.2], "aspect": [0.3, 3.3]}',
+]
 NO_MIXUP = ['mixup={"p": 0.0, "alpha": 0.4}']
 NO_LABEL_AUG = ["label_sigma=[0.01, 0.0]"]  # one-hot targets
 
@@ -96,13 +104,26 @@ def run(name: str, data: str | None) -> Path:
     outputs = model.predict(test.images.astype(np.float32), batch_size=128, verbose=0)
     means = group_mean_ages(faces.subset("train").ages.astype(np.float64))
     PREDS_DIR.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, outputs=outputs.astype(np.float32), ages=test.ages, genders=test.genders,
-                        races=test.races, detected=test.detected, names=test.names, head=cfg["head"],
-                        group_mean_ages=np.array(means), config=json.dumps(cfg))  # fmt: skip
+    np.savez_compressed(
+        out,
+        outputs=outputs.astype(np.float32),
+        ages=test.ages,
+        genders=test.genders,
+        races=test.races,
+        detected=test.detected,
+        names=test.names,
+        head=cfg["head"],
+        group_mean_ages=np.array(means),
+        config=json.dumps(cfg),
+    )
     if name.startswith("ens-"):
         val = faces.subset("val")
-        acc = float((model.predict(val.images.astype(np.float32), batch_size=128, verbose=0).argmax(1)
-                     == ages.group_of(val.ages)).mean())  # fmt: skip
+        acc = float(
+            (
+                model.predict(val.images.astype(np.float32), batch_size=128, verbose=0).argmax(1)
+                == ages.group_of(val.ages)
+            ).mean()
+        )
         member_dir = ENSEMBLE_DIR / name
         train.export(best, cfg, member_dir, {"val_acc8": round(acc, 4)})
         meta = json.loads((member_dir / "meta.json").read_text())

@@ -125,7 +125,11 @@ class Detector:
         upsample = 1 if max(small.shape) <= 400 else 0
         with self._lock:
             rects, scores, _ = self._detector.run(small, upsample, 0.0)
-            faces = [self._face(gray, rect, score, scale) for rect, score in zip(rects, scores) if score >= self.min_score]
+            faces = [
+                self._face(gray, rect, score, scale)
+                for rect, score in zip(rects, scores, strict=True)
+                if score >= self.min_score
+            ]
         return sorted(faces, key=lambda face: -face.score)
 
     def _face(self, gray: NDArray[np.uint8], rect: Any, score: float, scale: float) -> Face:

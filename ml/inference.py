@@ -119,7 +119,7 @@ class Estimator:
         estimates: list[FaceEstimate] = []
         if usable:
             crops = np.stack([faces.crop_face(rgb, f, self.margin, self.size) for f in usable])
-            for face, dist in zip(usable, self.predict_crops(crops)):
+            for face, dist in zip(usable, self.predict_crops(crops), strict=True):
                 estimates.append(self._face_estimate(face, dist, self.ensemble_groups(rgb, face)))
         return Estimate(
             width=rgb.shape[1],
@@ -130,7 +130,9 @@ class Estimator:
             versions={m.meta["name"]: m.version for m in (self.age_model, *self.members)},
         )
 
-    def _face_estimate(self, face: faces.Face, dist: NDArray[np.float64], groups8: NDArray[np.float64] | None) -> FaceEstimate:
+    def _face_estimate(
+        self, face: faces.Face, dist: NDArray[np.float64], groups8: NDArray[np.float64] | None
+    ) -> FaceEstimate:
         low, high = ages.interval(dist)
         return FaceEstimate(
             box=face.box,
@@ -146,7 +148,7 @@ class Estimator:
 
 
 def _named(groups: NDArray[np.float64]) -> dict[str, float]:
-    return dict(zip(AGE_GROUPS, (round(float(p), 6) for p in groups)))
+    return dict(zip(AGE_GROUPS, (round(float(p), 6) for p in groups), strict=True))
 
 
 def _compiled_predictor(path: Path, size: int) -> Callable[[NDArray[np.float32]], Any]:

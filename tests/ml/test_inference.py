@@ -30,7 +30,7 @@ def test_the_astronaut_gets_a_plausible_age(estimator: Estimator, astronaut_jpeg
     assert list(face.groups) == list(AGE_GROUPS)
     assert sum(face.groups.values()) == pytest.approx(1.0, abs=1e-4)
     assert len(face.distribution) == 101 and sum(face.distribution) == pytest.approx(1.0, abs=1e-4)
-    x, y, w, h = face.box
+    x, y, w, _ = face.box
     assert 150 < x < 220 and 60 < y < 120 and 70 < w < 110
     assert len(face.landmarks) == 5 and face.detection_score > 0.5
     assert result.model_version == estimator.version and result.versions

@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("torch", reason="training converts the ImageNet weights with torch (training-only extra)")
 
-from ml import cache, train  # noqa: E402
-from ml.inference import Estimator  # noqa: E402
+from ml import cache, train
+from ml.inference import Estimator
 
 CONFIG = Path(__file__).resolve().parents[2] / "ml" / "configs" / "age101.yaml"
 
@@ -24,7 +24,9 @@ def tiny_faces(utkface_sample: Path) -> cache.FaceSet:
     return faceset
 
 
-def test_two_steps_of_training_checkpoint_resume_and_export(tiny_faces: cache.FaceSet, tmp_path: Path, astronaut: np.ndarray) -> None:
+def test_two_steps_of_training_checkpoint_resume_and_export(
+    tiny_faces: cache.FaceSet, tmp_path: Path, astronaut: np.ndarray
+) -> None:
     cfg = train.load_config(CONFIG, ["input_size=64", "batch_size=4", "limit=8", "head_epochs=1", "epochs=2"])
     run = tmp_path / "run"
     best = train.train(cfg, tiny_faces, tiny_faces, run)

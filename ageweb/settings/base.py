@@ -130,7 +130,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}asgi"},
+            # redis-py 8 times reads out after 5 s by default, which is exactly how long
+            # channels-redis blocks waiting for a message: give the reads room.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": f"{REDIS_PREFIX}asgi"},
         },
     }
     CACHES = {

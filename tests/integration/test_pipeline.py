@@ -1,0 +1,115 @@
+"""Upload -> Redis -> Celery worker -> PostgreSQL -> websocket, with real processes."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from tests import photos
+from tools.stack import SiteClient, Stack
+
+pytestmark = pytest.mark.integration
+
+
+def client(stack: Stack) -> SiteClient:
+    person = SiteClient(stack.base_url)
+    person.sign_up(f"it_{uuid.uuid4().hex[:8]}")
+    return person
+
+
+def wait_for_status(person: SiteClient, prediction_id: str, status: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while person.get(prediction_id)["status"] != status:
+        assert time.monotonic() < deadline, f"never {status}"
+        time.sleep(0.1)
+
+
+def test_an_upload_is_run_by_the_worker_and_pushed_to_the_page(fake_stack: Stack) -> None:
+    person = client(fake_stack)
+    response = person.upload(photos.face_photo())
+    assert response.status_code == 202
+    prediction_id = response.json()["id"]
+    messages = person.watch(prediction_id)
+    assert [m["status"] for m in messages][-1] == "done"
+    assert messages[-1]["faces"][0]["box"] == {"x": 160, "y": 120, "width": 320, "height": 240}
+    [(status, attempts, faces)] = fake_stack.sql(
+        "SELECT status, attempts, (SELECT count(*) FROM estimator_face f WHERE f.prediction_id = p.id)"
+        " FROM estimator_prediction p WHERE id = %s",
+        prediction_id,
+    )
+    assert (status, attempts, faces) == ("done", 1, 1)
+    assert len(list((fake_stack.workdir / "media").rglob(f"{prediction_id}.jpg"))) == 1
+
+
+def test_the_page_sees_running_before_done(fake_stack: Stack) -> None:
+    person = client(fake_stack)
+    prediction_id = person.upload(photos.face_photo()).json()["id"]
+    statuses = [m["status"] for m in person.watch(prediction_id)]
+    assert statuses[-2:] == ["running", "done"]  # the fake takes 0.5 s, so "running" is seen
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [(b"", "empty"), (photos.text_named_jpg(), "not_an_image"), (photos.truncated_jpeg(), "damaged"),
+     (photos.huge_png(), "too_many_pixels"), (photos.animated_gif(), "animated"), (photos.oversized_file(30), "too_large")],
+    ids=["empty", "text", "truncated", "20000x20000", "animated", "30mb"],
+)  # fmt: skip
+def test_a_refused_upload_gets_a_clear_error_and_stores_nothing(fake_stack: Stack, data: bytes, code: str) -> None:
+    person = client(fake_stack)
+    response = person.upload(data)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["message"]
+    assert person.list_all() == []
+
+
+def test_a_task_waits_in_redis_until_a_worker_starts(fake_stack: Stack) -> None:
+    person = client(fake_stack)
+    fake_stack.stop("worker")
+    try:
+        prediction_id = person.upload(photos.face_photo()).json()["id"]
+        time.sleep(1)
+        assert person.get(prediction_id)["status"] == "queued"
+    finally:
+        fake_stack.start_worker()
+    assert person.watch(prediction_id)[-1]["status"] == "done"
+
+
+def test_a_task_survives_its_worker_process_being_killed(fake_stack: Stack) -> None:
+    person = client(fake_stack)
+    fake_stack.stop("worker")
+    fake_stack.env["AGEWEB_FAKE_DELAY"] = "5"  # long enough to kill the process mid-task
+    fake_stack.start_worker()
+    try:
+        prediction_id = person.upload(photos.face_photo()).json()["id"]
+        wait_for_status(person, prediction_id, "running")
+        [child] = fake_stack.worker_children()
+        signal_pid(child)
+        result = person.watch(prediction_id, timeout=90)[-1]
+        assert result["status"] == "done"  # requeued (acks_late, reject_on_worker_lost) and rerun
+        assert fake_stack.sql("SELECT attempts FROM estimator_prediction WHERE id = %s", prediction_id) == [(2,)]
+        assert len(result["faces"]) == 1  # rerun replaced, not duplicated
+    finally:
+        fake_stack.stop("worker")
+        fake_stack.env["AGEWEB_FAKE_DELAY"] = "0.5"
+        fake_stack.start_worker()
+
+
+def signal_pid(pid: int) -> None:
+    import os
+
+    os.kill(pid, signal.SIGKILL)
+
+
+def test_another_users_prediction_is_refused_over_http_and_websocket(fake_stack: Stack) -> None:
+    owner, stranger = client(fake_stack), client(fake_stack)
+    prediction_id = owner.upload(photos.face_photo()).json()["id"]
+    response = stranger.session.get(f"{fake_stack.base_url}/api/v1/predictions/{prediction_id}/", timeout=30)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    with pytest.raises(InvalidStatus):
+        stranger.watch(prediction_id, timeout=10)

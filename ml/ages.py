@@ -28,7 +28,8 @@ Floats = NDArray[np.float64]
 def expected_age(dist: ArrayLike) -> Floats:
     """The mean of each distribution (rows of ``dist``, or one vector)."""
     p = np.asarray(dist, np.float64)
-    return p @ AGES / p.sum(axis=-1)
+    out: Floats = p @ AGES / p.sum(axis=-1)
+    return out
 
 
 def percentile_age(dist: ArrayLike, q: float) -> Floats:
@@ -67,5 +68,6 @@ def gaussian_labels(ages: ArrayLike, sigma: float | ArrayLike) -> Floats:
     s = np.maximum(np.asarray(sigma, np.float64), 1e-3)
     if s.ndim:
         s = s[..., None]
-    d = np.exp(-0.5 * ((AGES - a) / s) ** 2)
-    return d / d.sum(axis=-1, keepdims=True)
+    d: Floats = np.exp(-0.5 * ((AGES - a) / s) ** 2)
+    out: Floats = d / d.sum(axis=-1, keepdims=True)
+    return out

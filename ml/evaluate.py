@@ -113,9 +113,11 @@ def score_rival(args: argparse.Namespace, names: set[str], out: Path) -> dict[st
             if record.name in names:
                 (Path(tmp) / record.name).write_bytes(blob)
                 records.append(record)
-        answers = {Path(str(a["file"])).name: a for a in rival.run("ages", [str(Path(tmp) / r.name) for r in records])}
+        answers: dict[str, Any] = {
+            Path(str(a["file"])).name: a for a in rival.run("ages", [str(Path(tmp) / r.name) for r in records])
+        }
     true = np.array([r.age for r in records])
-    pred = np.array([float(answers[r.name]["age"]) for r in records])  # type: ignore[arg-type]
+    pred = np.array([float(answers[r.name]["age"]) for r in records])
     np.savez_compressed(
         out,
         name=np.array([r.name for r in records]),
@@ -124,7 +126,7 @@ def score_rival(args: argparse.Namespace, names: set[str], out: Path) -> dict[st
         gender=np.array([-1 if r.gender is None else r.gender for r in records]),
         race=np.array([-1 if r.race is None else r.race for r in records]),
         ms=np.array([float(answers[r.name]["ms"]) for r in records]),
-    )  # type: ignore[arg-type]
+    )
     err = np.abs(pred - true)
     return {
         "n": len(true),

@@ -117,7 +117,7 @@ class Detector:
 
     def detect(self, rgb: RGB) -> list[Face]:
         """Every face with a score of at least ``min_score``, best first."""
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        gray = _u8(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
         scale = min(1.0, self.detect_side / max(gray.shape))
         small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         # Upsampling finds faces down to 40 px instead of 80 px, at four times the cost:
@@ -170,15 +170,17 @@ def crop_face(rgb: RGB, face: Face, margin: float, size: int) -> RGB:
     scale = math.hypot(matrix[0, 0], matrix[1, 0])  # source pixels per output pixel
     shrink = int(scale // 2)
     if shrink >= 2:  # shrink first so that large downscales do not alias
-        rgb = cv2.resize(rgb, None, fx=1 / shrink, fy=1 / shrink, interpolation=cv2.INTER_AREA)
+        rgb = _u8(cv2.resize(rgb, None, fx=1 / shrink, fy=1 / shrink, interpolation=cv2.INTER_AREA))
         matrix = matrix / shrink
         matrix[:, 2] += (1 / shrink - 1) / 2  # pixel centres move with the shrink
-    return cv2.warpAffine(
-        rgb,
-        matrix,
-        (size, size),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REPLICATE,
+    return _u8(
+        cv2.warpAffine(
+            rgb,
+            matrix,
+            (size, size),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
     )
 
 
@@ -200,5 +202,10 @@ def main_face(rgb: RGB, found: list[Face]) -> Face | None:
 def crop_or_whole(rgb: RGB, face: Face | None, margin: float, size: int) -> RGB:
     """:func:`crop_face`, or the whole image resized when there is no face (chips only)."""
     if face is None:
-        return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+        return _u8(cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA))
     return crop_face(rgb, face, margin, size)
+
+
+def _u8(array: NDArray[Any]) -> RGB:
+    """OpenCV's results typed as the uint8 arrays they are (no copy)."""
+    return np.asarray(array, dtype=np.uint8)

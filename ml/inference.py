@@ -103,7 +103,7 @@ class Estimator:
         if not self.members:
             return None
         outs = [m(faces.crop_or_whole(rgb, face, m.margin, m.size)[None])[0] for m in self.members]
-        return np.mean(outs, axis=0)
+        return np.asarray(np.mean(outs, axis=0), np.float64)
 
     def ensemble_age(self, groups: NDArray[np.float64]) -> float:
         """Stage 3: the expected age over the groups, each at its mean training age."""

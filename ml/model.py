@@ -59,7 +59,7 @@ def set_trainable(model: keras.Model, first_trainable_block: int | None) -> None
 
 
 @keras.saving.register_keras_serializable("ageweb")
-class AgeLoss(keras.losses.Loss):
+class AgeLoss(keras.losses.Loss):  # type: ignore[misc]
     """Cross-entropy against the label distribution plus ``l1`` x |expected age - age|.
 
     ``y_true`` is ``[distribution (K values), age]``. For the 8-group head the second term

@@ -66,8 +66,8 @@ class Batches(keras.utils.PyDataset):  # type: ignore[misc]
 
     def __len__(self) -> int:
         if self.train:
-            return max(1, len(self.images) // self.batch_size)
-        return math.ceil(len(self.images) / self.batch_size)
+            return max(1, len(self.images) // int(self.batch_size))
+        return math.ceil(len(self.images) / int(self.batch_size))
 
     def __getitem__(self, index: int) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         picked = self.order[index * self.batch_size : (index + 1) * self.batch_size]

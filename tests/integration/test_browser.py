@@ -1,0 +1,114 @@
+"""A person in Chromium: signs up, uploads a face (or takes one with the camera), sees the result.
+
+Drives Debian's Chromium through Playwright (never a downloaded browser) against the real
+stack; screenshots are kept under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests import photos
+from tools.stack import ROOT, Stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.real_estimator]
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def write_y4m(jpeg: bytes, path: Path) -> None:
+    """One frame of video (YUV 4:2:0) for Chromium's fake camera."""
+    rgb = np.asarray(Image.open(__import__("io").BytesIO(jpeg)).convert("RGB"), np.float32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    h, w = y.shape
+
+    def half(plane: Any) -> Any:
+        return plane.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+    planes = [np.clip(p, 0, 255).round().astype(np.uint8).tobytes() for p in (y, half(cb), half(cr))]
+    path.write_bytes(f"YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\n".encode() + b"FRAME\n" + b"".join(planes))
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's Chromium is not installed (apt-get install chromium chromium-driver)")
+    from playwright.sync_api import sync_playwright
+
+    camera = tmp_path_factory.mktemp("camera") / "face.y4m"
+    write_y4m(photos.face_photo(640, 480), camera)
+    args = [
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={camera}",
+    ]  # fmt: skip
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        yield browser
+        browser.close()
+
+
+def signed_up_page(chromium: Any, stack: Stack) -> Any:
+    page = chromium.new_page(viewport={"width": 1200, "height": 900})
+    page.set_default_timeout(120_000)
+    page.goto(f"{stack.base_url}/accounts/signup/")
+    name = f"browser_{uuid.uuid4().hex[:8]}"
+    page.fill("#id_username", name)
+    page.fill("#id_email", f"{name}@example.com")
+    page.fill("#id_password1", "correct horse battery 9")
+    page.fill("#id_password2", "correct horse battery 9")
+    page.click("#signup-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/upload/$"))
+    return page
+
+
+def expect_result(page: Any, screenshot: str) -> str:
+    page.wait_for_url(re.compile(r"/p/[0-9a-f-]{36}/$"))
+    page.wait_for_selector(".face-card .face-age")
+    page.wait_for_function(
+        "() => { const c = document.querySelector('.face-chart canvas');"
+        " return !!(c && window.Chart && Chart.getChart(c) && Chart.getChart(c).data.labels.length === 8); }"
+    )
+    page.wait_for_timeout(500)  # let the pie's animation finish for the picture
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
+    assert page.text_content("#status") == "Done"
+    assert page.locator("#photo .box").count() == 1
+    assert page.text_content("#model-version").startswith("Model ")
+    age_text: str = page.text_content(".face-age") or ""
+    return age_text
+
+
+def test_a_person_signs_up_uploads_a_face_and_sees_the_age_and_pie_chart(chromium: Any, real_stack: Stack, tmp_path: Path) -> None:
+    page = signed_up_page(chromium, real_stack)
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(photos.face_photo(640, 480))
+    page.set_input_files("#id_image", str(photo))
+    page.click("#upload-submit")
+    age = expect_result(page, "result-upload.png")
+    assert re.fullmatch(r"\d{1,3} years", age)
+    assert re.fullmatch(r"Likely between \d+ and \d+", page.text_content(".face-range") or "")
+    page.close()
+
+
+def test_a_person_takes_a_photo_with_the_camera_and_sees_the_age(chromium: Any, real_stack: Stack) -> None:
+    page = signed_up_page(chromium, real_stack)
+    page.click("#camera-start")
+    page.wait_for_function("() => document.getElementById('camera-video').videoWidth > 0")
+    page.screenshot(path=str(ARTIFACTS / "camera.png"))
+    page.click("#camera-snap")
+    age = expect_result(page, "result-camera.png")
+    assert re.fullmatch(r"\d{1,3} years", age)
+    page.close()

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts.apis import TokenObtainApi
+from ageweb.views import healthz
 
 api_patterns = [
     path("predictions/", include("estimator.api_urls")),
@@ -19,6 +20,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include((api_patterns, "api"))),
     path("admin/", admin.site.urls),
+    path("healthz/", healthz, name="healthz"),
 ]
 
 handler404 = "ageweb.api_errors.not_found"

@@ -114,3 +114,8 @@ def test_a_static_file_is_served_without_a_cdn(client: Client) -> None:
     response = client.get("/static/vendor/chartjs/chart.umd.min.js")
     assert response.status_code == 200
     assert b"Chart.js v4" in b"".join(response.streaming_content)[:200]
+
+
+def test_the_health_check_answers_ok(client: Client) -> None:
+    response = client.get("/healthz/")
+    assert (response.status_code, response.content) == (200, b"ok")

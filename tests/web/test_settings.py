@@ -97,3 +97,11 @@ def test_starting_the_site_and_the_tasks_does_not_import_tensorflow() -> None:
     result = django_setup("ageweb.settings.local", {"AGEWEB_ESTIMATOR": "ml.inference.get_estimator"}, code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_production_static_files_collect_with_hashed_names(tmp_path: Path) -> None:
+    code = "from django.core.management import call_command; call_command('collectstatic', '--noinput', '-v0')"
+    result = django_setup("ageweb.settings.production", {**PRODUCTION_ENV, "STATIC_ROOT": str(tmp_path)}, code)
+    assert result.returncode == 0, result.stderr  # e.g. a vendored file's missing source map fails here
+    manifest = (tmp_path / "staticfiles.json").read_text()
+    assert "vendor/chartjs/chart.umd.min.js" in manifest and "css/site.css" in manifest

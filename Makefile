@@ -1,0 +1,53 @@
+# ageweb. On a fresh machine: `make run` (the site, no services needed) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKER_CONCURRENCY ?= 1
+WEB_WORKERS ?= 2
+LINTED := ageweb accounts estimator tools tests/web tests/integration tests/fakes.py tests/photos.py conftest.py manage.py
+
+.PHONY: setup run test worker web migrate lint typecheck loadtest
+
+setup: $(VENV)/.installed
+
+# Re-installs only when a requirements file changes.
+$(VENV)/.installed: requirements/base.txt requirements/dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -r requirements/dev.txt
+	touch $@
+
+migrate: setup
+	$(PY) manage.py migrate --noinput
+
+# The whole site in one process: SQLite, in-memory channel layer, inference on a thread.
+# With DATABASE_URL and REDIS_URL set, the same command uses PostgreSQL and Redis and
+# queues inference for `make worker`.
+run: migrate
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# A Celery worker for the inference queue (needs REDIS_URL; DATABASE_URL as the web's).
+worker: setup
+	$(VENV)/bin/celery -A ageweb worker -Q inference --concurrency $(WORKER_CONCURRENCY) \
+		--prefetch-multiplier 1 --loglevel INFO
+
+# The production ASGI server (HTTP and websockets); daphne works too:
+# .venv/bin/daphne -b $(HOST) -p $(PORT) ageweb.asgi:application
+web: migrate
+	$(VENV)/bin/uvicorn ageweb.asgi:application --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS)
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+
+typecheck: setup
+	$(VENV)/bin/mypy estimator accounts
+
+# Upload-to-result latency and 20 concurrent clients against uvicorn + Redis + PostgreSQL
+# + one worker with the real models (see README).
+loadtest: setup
+	$(PY) tools/loadtest.py

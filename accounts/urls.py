@@ -10,4 +10,3 @@ urlpatterns = [
     path("token/regenerate/", views.token_regenerate, name="token-regenerate"),
     path("delete/", views.account_delete, name="delete"),
 ]
-

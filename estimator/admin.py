@@ -2,12 +2,14 @@ from django.contrib import admin
 
 from .models import Face, Prediction
 
+FACE_FIELDS = ("index", "age", "age_low", "age_high", "x", "y", "width", "height", "detection_score")
+
 
 class FaceInline(admin.TabularInline[Face, Prediction]):
     model = Face
     extra = 0
-    fields = ["index", "age", "age_low", "age_high", "x", "y", "width", "height", "detection_score"]
-    readonly_fields = fields
+    fields = FACE_FIELDS
+    readonly_fields = FACE_FIELDS
 
 
 @admin.register(Prediction)

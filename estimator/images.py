@@ -33,13 +33,14 @@ def _refuse(message: str, code: str) -> ValidationError:
     return ValidationError(message, code=code)
 
 
-def image_read(upload: File) -> bytes:
+def image_read(upload: File[bytes]) -> bytes:
     """The upload's bytes, refusing an empty or oversized file before reading it all."""
     limit = settings.AGEWEB_MAX_UPLOAD_BYTES
     if upload.size is not None and upload.size > limit:
         raise _refuse(f"The file is {upload.size / MB:.1f} MB; the limit is {limit / MB:.0f} MB.", "too_large")
     upload.seek(0)
-    return upload.read(limit + 1)
+    data: bytes = upload.read(limit + 1)
+    return data
 
 
 def _check_size(data: bytes) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from ml.inference import AGE_GROUPS
@@ -20,9 +20,11 @@ def _ordered_groups(groups: dict[str, float] | None) -> list[dict[str, Any]] | N
     return [{"label": label, "probability": groups.get(label, 0.0)} for label in AGE_GROUPS]
 
 
-class GroupSerializer(serializers.Serializer[Any]):
-    label = serializers.CharField()
-    probability = serializers.FloatField()
+# The schema of one age group, {"label", "probability"}; made inline because "label" cannot
+# be a class attribute of a serializer (Field.label exists).
+_AgeGroup: Any = type(
+    inline_serializer("AgeGroup", {"label": serializers.CharField(), "probability": serializers.FloatField()})
+)
 
 
 class BoxSerializer(serializers.Serializer[Any]):
@@ -53,11 +55,11 @@ class FaceSerializer(serializers.ModelSerializer[Face]):
     def get_interval(self, face: Face) -> list[float]:
         return [face.age_low, face.age_high]
 
-    @extend_schema_field(GroupSerializer(many=True))
+    @extend_schema_field(_AgeGroup(many=True))
     def get_groups(self, face: Face) -> list[dict[str, Any]] | None:
         return _ordered_groups(face.groups)
 
-    @extend_schema_field(GroupSerializer(many=True, allow_null=True))
+    @extend_schema_field(_AgeGroup(many=True, allow_null=True))
     def get_ensemble_groups(self, face: Face) -> list[dict[str, Any]] | None:
         return _ordered_groups(face.ensemble_groups)
 
@@ -65,7 +67,6 @@ class FaceSerializer(serializers.ModelSerializer[Face]):
 class PredictionSerializer(serializers.ModelSerializer[Prediction]):
     image_url = serializers.SerializerMethodField()
     page_url = serializers.SerializerMethodField()
-    message = serializers.CharField(read_only=True)
     faces = FaceSerializer(many=True, read_only=True)
 
     class Meta:

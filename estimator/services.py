@@ -39,7 +39,7 @@ MODEL_COULD_NOT_READ = "The age model could not read this photo; try another one
 WORKER_KEPT_DYING = "Processing stopped unexpectedly several times on this photo; try another one."
 
 
-def prediction_create(*, owner: User, image: File) -> Prediction:
+def prediction_create(*, owner: User, image: File[bytes]) -> Prediction:
     """Validate and store an uploaded photo, then queue it for the model once committed."""
     clean = image_clean(image_read(image))
     prediction = Prediction(owner=owner, width=clean.width, height=clean.height)
@@ -98,7 +98,7 @@ def _prediction_claim(prediction_id: UUID) -> Prediction | None:
 
 
 def _face(prediction: Prediction, index: int, face: FaceEstimate) -> Face:
-    x, y, w, h = (int(round(v)) for v in face.box)
+    x, y, w, h = (round(float(v)) for v in face.box)
     left, top = min(max(x, 0), prediction.width), min(max(y, 0), prediction.height)
     return Face(
         prediction=prediction,

@@ -41,8 +41,13 @@ def fake_face(box: tuple[int, int, int, int], age: float = 38.0) -> FaceEstimate
     x, y, w, h = box
     return FaceEstimate(
         box=box,
-        landmarks=((x + w * 0.3, y + h * 0.4), (x + w * 0.7, y + h * 0.4), (x + w * 0.5, y + h * 0.6),
-                   (x + w * 0.35, y + h * 0.8), (x + w * 0.65, y + h * 0.8)),  # fmt: skip
+        landmarks=(
+            (x + w * 0.3, y + h * 0.4),
+            (x + w * 0.7, y + h * 0.4),
+            (x + w * 0.5, y + h * 0.6),
+            (x + w * 0.35, y + h * 0.8),
+            (x + w * 0.65, y + h * 0.8),
+        ),
         detection_score=0.99,
         age=sum(a * p for a, p in enumerate(distribution)),
         interval=(_percentile(distribution, 0.1), _percentile(distribution, 0.9)),
@@ -73,7 +78,10 @@ class TwoFacesEstimator:
 
     def estimate(self, image: bytes) -> Estimate:
         width, height = _size(image)
-        faces = [fake_face((-10, 10, width // 3, height // 3), 25.0), fake_face((width // 2, 10, width // 3, height // 3), 61.0)]
+        faces = [
+            fake_face((-10, 10, width // 3, height // 3), 25.0),
+            fake_face((width // 2, 10, width // 3, height // 3), 61.0),
+        ]
         return Estimate(width=width, height=height, faces=faces, model_version=MODEL_VERSION)
 
 

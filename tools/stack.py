@@ -214,7 +214,9 @@ class SiteClient:
         return requests.post(f"{self.base_url}/api/v1/predictions/", files=files, headers=self._auth(), timeout=60)
 
     def get(self, prediction_id: str) -> dict[str, Any]:
-        response = requests.get(f"{self.base_url}/api/v1/predictions/{prediction_id}/", headers=self._auth(), timeout=30)
+        response = requests.get(
+            f"{self.base_url}/api/v1/predictions/{prediction_id}/", headers=self._auth(), timeout=30
+        )
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result

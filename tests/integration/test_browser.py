@@ -91,7 +91,9 @@ def expect_result(page: Any, screenshot: str) -> str:
     return age_text
 
 
-def test_a_person_signs_up_uploads_a_face_and_sees_the_age_and_pie_chart(chromium: Any, real_stack: Stack, tmp_path: Path) -> None:
+def test_a_person_signs_up_uploads_a_face_and_sees_the_age_and_pie_chart(
+    chromium: Any, real_stack: Stack, tmp_path: Path
+) -> None:
     page = signed_up_page(chromium, real_stack)
     photo = tmp_path / "astronaut.jpg"
     photo.write_bytes(photos.face_photo(640, 480))

@@ -52,12 +52,19 @@ def test_the_page_sees_running_before_done(fake_stack: Stack) -> None:
     assert statuses[-2:] == ["running", "done"]  # the fake takes 0.5 s, so "running" is seen
 
 
+REFUSED = [
+    (b"", "empty"),
+    (photos.text_named_jpg(), "not_an_image"),
+    (photos.truncated_jpeg(), "damaged"),
+    (photos.huge_png(), "too_many_pixels"),
+    (photos.animated_gif(), "animated"),
+    (photos.oversized_file(30), "too_large"),
+]
+
+
 @pytest.mark.parametrize(
-    ("data", "code"),
-    [(b"", "empty"), (photos.text_named_jpg(), "not_an_image"), (photos.truncated_jpeg(), "damaged"),
-     (photos.huge_png(), "too_many_pixels"), (photos.animated_gif(), "animated"), (photos.oversized_file(30), "too_large")],
-    ids=["empty", "text", "truncated", "20000x20000", "animated", "30mb"],
-)  # fmt: skip
+    ("data", "code"), REFUSED, ids=["empty", "text", "truncated", "20000x20000", "animated", "30mb"]
+)
 def test_a_refused_upload_gets_a_clear_error_and_stores_nothing(fake_stack: Stack, data: bytes, code: str) -> None:
     person = client(fake_stack)
     response = person.upload(data)

@@ -31,7 +31,7 @@ def test_a_640x480_photo_of_a_woman_of_about_40_gets_one_face_and_a_plausible_ag
     assert low <= face["age"] <= high
     assert sum(g["probability"] for g in face["groups"]) == pytest.approx(1.0, abs=1e-3)
     box = face["box"]  # the portrait fills x 80..560 of the grey canvas
-    assert 80 <= box["x"] and box["x"] + box["width"] <= 560 and box["width"] >= 32
+    assert box["x"] >= 80 and box["x"] + box["width"] <= 560 and box["width"] >= 32
 
 
 def test_a_photo_without_a_face_says_no_face_found(person: SiteClient) -> None:

@@ -58,7 +58,11 @@ def test_a_wrong_password_does_not_log_in(client: Client, user: User) -> None:
 def test_changing_my_password(logged_in: Client, user: User) -> None:
     response = logged_in.post(
         "/accounts/password_change/",
-        {"old_password": PASSWORD, "new_password1": "a new long passphrase 7", "new_password2": "a new long passphrase 7"},
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a new long passphrase 7",
+            "new_password2": "a new long passphrase 7",
+        },
     )
     assert response.url == "/accounts/password_change/done/"
     user.refresh_from_db()
@@ -71,7 +75,9 @@ def test_resetting_a_forgotten_password_by_email(client: Client, user: User) -> 
     link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.outbox[0].body)
     assert link, mail.outbox[0].body
     form_url = client.get(link[1]).url  # Django swaps the token for a session, then redirects
-    response = client.post(form_url, {"new_password1": "brand new passphrase 8", "new_password2": "brand new passphrase 8"})
+    response = client.post(
+        form_url, {"new_password1": "brand new passphrase 8", "new_password2": "brand new passphrase 8"}
+    )
     assert response.url == "/accounts/reset/done/"
     user.refresh_from_db()
     assert user.check_password("brand new passphrase 8")

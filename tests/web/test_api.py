@@ -177,3 +177,10 @@ def test_it_publishes_an_openapi_3_schema_and_docs(db: Any, client: Any) -> None
     docs = client.get("/api/v1/docs/").content.decode()
     assert "swagger-ui" in docs and "cdn" not in docs.lower()
     assert client.get("/api/v1/redoc/").status_code == 200
+
+
+def test_the_schema_is_valid_openapi_without_warnings(tmp_path: Path) -> None:
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+    assert "AgeGroup" in (tmp_path / "schema.yml").read_text()

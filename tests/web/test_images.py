@@ -83,6 +83,7 @@ def test_it_applies_exif_rotation_and_strips_metadata() -> None:
     assert stored.getpixel((100, 40)) == pytest.approx(red, abs=20)  # the red left third is now on top
     assert stored.getpixel((100, 250)) == pytest.approx(white, abs=20)
 
+
 def test_it_reencodes_png_with_transparency_onto_white() -> None:
     clean = image_clean(photos.transparent_png())
     stored = Image.open(io.BytesIO(clean.jpeg))

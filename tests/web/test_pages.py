@@ -54,7 +54,10 @@ def test_uploading_a_photo_leads_to_its_result_page(logged_in: Client, user: Use
 
 REFUSED = [
     (b"", "The submitted file is empty."),
-    (photos.text_named_jpg(), "This file is not an image we can read. Upload a JPEG, PNG, WebP, GIF, BMP or TIFF photo."),
+    (
+        photos.text_named_jpg(),
+        "This file is not an image we can read. Upload a JPEG, PNG, WebP, GIF, BMP or TIFF photo.",
+    ),
     (photos.truncated_jpeg(), "The image file is truncated or damaged; try exporting it again."),
     (photos.huge_png(), "The image has too many pixels; the limit is 40 megapixels."),
     (photos.animated_gif(), "Animated or multi-frame images are not supported; upload a still photo."),

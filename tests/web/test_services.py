@@ -186,9 +186,7 @@ def test_it_broadcasts_each_change_to_the_predictions_group(
     assert messages == [{"type": "prediction.changed"}] * 2
 
 
-def test_a_broadcast_failure_does_not_fail_the_prediction(
-    user: User, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_a_broadcast_failure_does_not_fail_the_prediction(user: User, django_capture_on_commit_callbacks: Any) -> None:
     prediction = queued(user)
     down = mock.patch("channels.layers.InMemoryChannelLayer.group_send", side_effect=ConnectionError("redis is down"))
     with down as group_send, django_capture_on_commit_callbacks(execute=True):
@@ -198,9 +196,7 @@ def test_a_broadcast_failure_does_not_fail_the_prediction(
     assert prediction.status == Status.DONE
 
 
-def test_deleting_a_prediction_removes_its_photo(
-    user: User, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_deleting_a_prediction_removes_its_photo(user: User, django_capture_on_commit_callbacks: Any) -> None:
     prediction = queued(user)
     path = Path(prediction.image.path)
     assert path.exists()

@@ -20,12 +20,19 @@ PRODUCTION_ENV = {
     "REDIS_URL": "redis://redis:6379/0",
 }
 
+SHOW_BACKENDS = (
+    "from django.conf import settings as s; "
+    "print(s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'], s.AGEWEB_RUN_TASKS_IN_PROCESS"
+)
+
 
 def django_setup(settings_module: str, env: dict[str, str], code: str = "") -> subprocess.CompletedProcess[str]:
     """Start Django in a fresh interpreter with exactly ``env`` (plus PATH)."""
     script = f"import django; django.setup(); {code}"
     clean = {"PATH": os.environ.get("PATH", ""), "DJANGO_SETTINGS_MODULE": settings_module, **env}
-    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_env_bool_refuses_a_typo(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,13 +82,12 @@ def test_production_passes_the_deployment_checks() -> None:
 
 
 def test_local_settings_need_no_services() -> None:
-    code = "from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'], s.AGEWEB_RUN_TASKS_IN_PROCESS)"
-    result = django_setup("ageweb.settings.local", {}, code)
+    result = django_setup("ageweb.settings.local", {}, SHOW_BACKENDS + ")")
     assert result.stdout.split() == ["django.db.backends.sqlite3", "channels.layers.InMemoryChannelLayer", "True"]
 
 
 def test_local_settings_use_postgres_redis_and_workers_when_given() -> None:
-    code = "from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'], s.AGEWEB_RUN_TASKS_IN_PROCESS, s.CELERY_BROKER_URL)"
+    code = SHOW_BACKENDS + ", s.CELERY_BROKER_URL)"
     env = {"DATABASE_URL": "postgres://u@db/x", "REDIS_URL": "redis://r:6379/1"}
     result = django_setup("ageweb.settings.local", env, code)
     assert result.stdout.split() == [

@@ -57,9 +57,13 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse(error_body("not_found", "Not found."), status=404)
+        return api_not_found(request)
     return defaults.page_not_found(request, exception)
 
 

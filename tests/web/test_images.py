@@ -100,3 +100,26 @@ def test_it_keeps_a_normal_photo_at_its_size() -> None:
     clean = image_clean(photos.face_photo())
     assert (clean.width, clean.height) == (640, 480)
     assert clean.jpeg.startswith(b"\xff\xd8")
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about the damaged TIFF tags
+def test_damaged_files_are_refused_or_cleaned_but_never_crash() -> None:
+    """Random bit flips, cuts and insertions in six formats: only ValidationError may escape."""
+    import random
+
+    base = Image.open(io.BytesIO(photos.face_photo(160, 120)))
+    seeds = [photos.encode(base, fmt) for fmt in ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")]
+    rng = random.Random(7)
+    for _ in range(300):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(len(data))
+            if rng.random() < 0.6:
+                data[at] = rng.randrange(256)
+            else:
+                del data[at : at + rng.randint(1, 40)]
+        try:
+            clean = image_clean(bytes(data))
+        except ValidationError:
+            continue
+        assert Image.open(io.BytesIO(clean.jpeg)).format == "JPEG"

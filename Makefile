@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKER_CONCURRENCY ?= 1
 WEB_WORKERS ?= 2
-LINTED := ageweb accounts estimator tools tests/web tests/integration tests/fakes.py tests/photos.py conftest.py manage.py
+LINTED := ml tests/ml ageweb accounts estimator tools tests/web tests/integration tests/fakes.py tests/photos.py conftest.py manage.py
 
 .PHONY: setup run test worker web migrate lint typecheck loadtest
 
@@ -45,9 +45,41 @@ lint: setup
 	$(VENV)/bin/ruff format --check $(LINTED)
 
 typecheck: setup
-	$(VENV)/bin/mypy estimator accounts
+	$(VENV)/bin/mypy estimator accounts ml
 
 # Upload-to-result latency and 20 concurrent clients against uvicorn + Redis + PostgreSQL
 # + one worker with the real models (see README).
 loadtest: setup
 	$(PY) tools/loadtest.py
+
+# --- ml/: data, training, evaluation, benchmarks (see ml/MODEL_CARD.md) ---
+UTKFACE ?= ../shared/data/UTKFace.tar.gz
+RIVAL := .venv-rival
+
+.PHONY: rival train evaluate bench experiments report
+
+# The rival baseline in its own venv (it pins pillow<13): used by ml.bench, ml.evaluate --rival-save.
+rival: $(RIVAL)/.installed
+$(RIVAL)/.installed: requirements/rival.txt
+	test -x $(RIVAL)/bin/python || $(PYTHON) -m venv $(RIVAL)
+	$(RIVAL)/bin/python -m pip install -r requirements/rival.txt
+	touch $@
+
+# Train the shipped 101-class model from scratch (face cache, both stages, export).
+train: setup
+	$(PY) -m ml.train --config ml/configs/age101.yaml --data $(UTKFACE) --run-dir runs/age101 --export ml/models/age101
+
+# The shipped models on the fixed test split, through the whole pipeline; saves predictions for the report.
+evaluate: setup rival
+	$(PY) -m ml.evaluate --data $(UTKFACE) --split test --clean --json \
+		--save docs/results/preds/age101.npz --rival-save docs/results/preds/rival.npz
+
+bench: setup rival
+	$(PY) -m ml.bench
+
+# The ensemble members and the Table 3 / Table 4 runs (hours on this CPU; finished runs are skipped).
+experiments: setup
+	$(PY) -m ml.experiments --data $(UTKFACE)
+
+report: setup
+	$(PY) -m ml.report

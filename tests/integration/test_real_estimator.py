@@ -26,7 +26,9 @@ def test_a_640x480_photo_of_a_woman_of_about_40_gets_one_face_and_a_plausible_ag
     assert result["status"] == "done", result
     assert result["model_version"]
     [face] = result["faces"]
-    assert 22 <= face["age"] <= 65  # Eileen Collins was about 40; the model's MAE is ~5-6 years
+    # Eileen Collins was about 40. How close the model gets is tests/ml's business; here the
+    # site must carry a real estimate through: an adult's age, inside its own interval.
+    assert 18 <= face["age"] <= 75
     low, high = face["interval"]
     assert low <= face["age"] <= high
     assert sum(g["probability"] for g in face["groups"]) == pytest.approx(1.0, abs=1e-3)

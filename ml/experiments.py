@@ -31,14 +31,14 @@ BASE_CONFIG = ROOT / "ml" / "configs" / "age101.yaml"
 PREDS_DIR = ROOT / "docs" / "results" / "preds"
 ENSEMBLE_DIR = ROOT / "ml" / "models" / "ensemble8"
 
-TABLE_BUDGET = ["input_size=96", "epochs=5", "head_epochs=1", "warmup_epochs=1"]
+TABLE_BUDGET = ["input_size=96", "epochs=4", "head_epochs=1", "warmup_epochs=1"]
 MEMBER_BUDGET = [
     "input_size=128",
     "epochs=3",
     "head_epochs=1",
     "warmup_epochs=1",
     "lr=3.0e-4",
-    "init_from=ml/models/age101/model.keras",
+    "init_from=runs/age101/export/model.keras",
 ]
 NO_AUGMENT = [
     'augment={"flip": false, "rotate": 0.0, "zoom": 0.0, "shift": 0.0, "brightness": 0.0, "contrast": 0.0}',

@@ -68,12 +68,17 @@ class Model:
         self.size: int = self.meta["input_size"]
         self.margin: float = self.meta["margin"]
         self.version: str = self.meta["version"]
+        self.flip: bool = self.meta.get("flip_tta", False)  # also score the mirror image, average
         self._call = _compiled_predictor(folder / "model.keras", self.size)
         self(np.zeros((1, self.size, self.size, 3), np.uint8))  # trace once, now
 
     def __call__(self, crops: NDArray[np.uint8]) -> NDArray[np.float64]:
         """Outputs for aligned crops (N x size x size x 3, RGB uint8)."""
-        return np.asarray(self._call(crops.astype(np.float32)), np.float64)
+        x = crops.astype(np.float32)
+        if not self.flip:
+            return np.asarray(self._call(x), np.float64)
+        both = np.asarray(self._call(np.concatenate([x, x[:, :, ::-1]])), np.float64)
+        return (both[: len(x)] + both[len(x) :]) / 2
 
 
 class Estimator:

@@ -165,12 +165,13 @@ def train(
 
 def _new_model(cfg: dict[str, Any]) -> keras.Model:
     """A fresh model on the ImageNet backbone, or on the backbone of a trained age model
-    (``init_from``: a .keras file), whose weights are copied layer by layer."""
+    (``init_from``: a .keras file), whose weights are copied layer by layer; with
+    ``init_head`` the head too (to go on training a model with another schedule)."""
     model = build_model(cfg["head"], cfg["variant"], cfg["input_size"], cfg["dropout"], cfg["drop_connect"])
     if cfg.get("init_from"):
         source = keras.models.load_model(ROOT / cfg["init_from"], compile=False)
         for layer in model.layers:
-            if not layer.name.startswith("age") and layer.weights:
+            if layer.weights and (cfg.get("init_head") or not layer.name.startswith("age")):
                 layer.set_weights(source.get_layer(layer.name).get_weights())
     return model
 

@@ -44,9 +44,9 @@ def test_a_photo_without_faces_gives_an_empty_list(estimator: Estimator) -> None
 
 
 def test_a_tiny_face_is_counted_as_too_small(estimator: Estimator, astronaut: np.ndarray) -> None:
-    small = np.asarray(Image.fromarray(astronaut).resize((160, 160)))
-    canvas = np.full((300, 300, 3), 128, np.uint8)
-    canvas[70:230, 70:230] = small
+    small = np.asarray(Image.fromarray(astronaut).resize((256, 256)))  # face box ~44 px
+    canvas = np.full((400, 400, 3), 128, np.uint8)
+    canvas[72:328, 72:328] = small
     result = estimator.estimate(canvas)
     assert result.faces == [] and result.too_small == 1
 
@@ -76,7 +76,7 @@ def test_training_and_serving_make_the_same_crop(estimator: Estimator, astronaut
 def test_exif_rotated_uploads_give_the_same_face(estimator: Estimator, astronaut: np.ndarray) -> None:
     rotated = Image.fromarray(astronaut).transpose(Image.Transpose.ROTATE_90)
     exif = Image.Exif()
-    exif[0x0112] = 8  # display rotated 90 CW back upright
+    exif[0x0112] = 6  # the pixels are turned 90 degrees counter-clockwise: turn clockwise to display
     out = io.BytesIO()
     rotated.save(out, "JPEG", exif=exif, quality=95)
     [face] = estimator.estimate(out.getvalue()).faces

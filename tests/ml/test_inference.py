@@ -26,7 +26,7 @@ def test_the_astronaut_gets_a_plausible_age(estimator: Estimator, astronaut_jpeg
     assert 30 <= face.age <= 52  # Eileen Collins was about 40 in this photo
     low, high = face.interval
     assert low < face.age < high
-    assert face.groups["35-44"] == max(face.groups.values()) or face.groups["24-34"] == max(face.groups.values())
+    assert face.groups["24-34"] + face.groups["35-44"] + face.groups["45-59"] > 0.5
     assert list(face.groups) == list(AGE_GROUPS)
     assert sum(face.groups.values()) == pytest.approx(1.0, abs=1e-4)
     assert len(face.distribution) == 101 and sum(face.distribution) == pytest.approx(1.0, abs=1e-4)

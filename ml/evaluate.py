@@ -27,10 +27,8 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from ml import ages, data, faces, rival
+from ml import ages, data, faces, report, rival
 from ml.inference import DEFAULT_MODEL, MODELS_DIR, Estimator
-
-BANDS = ((0, 9), (10, 19), (20, 29), (30, 39), (40, 49), (50, 59), (60, 69), (70, 79), (80, 100))
 
 
 def labelled_files(source: str | Path, split: str, clean: bool) -> Iterator[tuple[data.Record, bytes]]:
@@ -86,22 +84,15 @@ def summarise(
     true_ages: NDArray[Any], dist: NDArray[Any], genders: NDArray[Any], races: NDArray[Any]
 ) -> dict[str, Any]:
     pred = ages.expected_age(dist)
-    err = np.abs(pred - true_ages)
     group_hit = ages.group_probs(dist).argmax(1) == ages.group_of(true_ages)
-    low, high = ages.interval(dist)
-
-    def mae_where(mask: NDArray[np.bool_]) -> dict[str, Any]:
-        return {"n": int(mask.sum()), "mae": round(float(err[mask].mean()), 3) if mask.any() else None}
-
+    parts = report.breakdown(true_ages, pred, genders, races)
     return {
-        "n": len(err),
-        "mae": round(float(err.mean()), 3),
-        "cs5": round(float((err <= 5).mean()), 4),
+        **report.point_metrics(true_ages, pred),
         "acc8": round(float(group_hit.mean()), 4),
-        "interval80_coverage": round(float(((true_ages >= low) & (true_ages <= high)).mean()), 4),
-        "by_age": {f"{lo}-{hi}": mae_where((true_ages >= lo) & (true_ages <= hi)) for lo, hi in BANDS},
-        "by_gender": {g: mae_where(genders == i) for i, g in enumerate(data.GENDERS)},
-        "by_race": {r: mae_where(races == i) for i, r in enumerate(data.RACES)},
+        "interval80_coverage": report.coverage(true_ages, dist)["0.80"],
+        "by_age": parts["age"],
+        "by_gender": parts["gender"],
+        "by_race": parts["race"],
     }
 
 
@@ -127,13 +118,7 @@ def score_rival(args: argparse.Namespace, names: set[str], out: Path) -> dict[st
         race=np.array([-1 if r.race is None else r.race for r in records]),
         ms=np.array([float(answers[r.name]["ms"]) for r in records]),
     )
-    err = np.abs(pred - true)
-    return {
-        "n": len(true),
-        "mae": round(float(err.mean()), 3),
-        "cs5": round(float((err <= 5).mean()), 4),
-        "acc8": round(float((ages.group_of(pred) == ages.group_of(true)).mean()), 4),
-    }
+    return report.point_metrics(true, pred)
 
 
 def main() -> None:

@@ -287,8 +287,9 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
             if k != "ensemble"
         ]
         rows += [{"model": f"ensemble mean, stage 3 by {s}", **v} for s, v in results["ensemble"]["ensemble"].items()]
+        members = len(results["ensemble"]) - 1
         parts.append(
-            "## The 8-group ensemble\n\nThree EfficientNet-Lite0 members with 8-way softmax heads, differing in "
+            f"## The 8-group ensemble\n\n{members} EfficientNet-Lite0 members with 8-way softmax heads, differing in "
             "crop margin; the ensemble averages their probabilities. Stage 3 turns the groups into a precise "
             "age: the expected value uses each group's mean training age (the seed's relative-frequency "
             "formula), argmax takes the winning group's mean age.\n\n"
@@ -322,6 +323,11 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
             "central interval of the predicted distribution (the site shows the 80% one).\n\n"
             + _table(rows, [("nominal", "nominal coverage"), ("observed", "observed")])
         )
+    if results.get("missing"):
+        parts.append(
+            "## Not run yet\n\nThese experiments of `ml.experiments` have no saved predictions, so their rows "
+            "are absent above: " + ", ".join(f"`{m}`" for m in results["missing"]) + ". `make experiments` runs them.\n"
+        )
     parts.append("## Figures\n\n" + "".join(f"![{i}]({i})\n\n" for i in images))
     return "\n".join(parts)
 
@@ -329,6 +335,9 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
 def write(preds: Path, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     results = compute(preds)
+    from ml.experiments import EXPERIMENTS  # imports Keras: only here, not for the maths above
+
+    results["missing"] = [name for name in EXPERIMENTS if not (preds / f"{name}.npz").exists()]
     images = figures(results, out)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "README.md").write_text(markdown(results, images))

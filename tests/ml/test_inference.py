@@ -81,3 +81,12 @@ def test_exif_rotated_uploads_give_the_same_face(estimator: Estimator, astronaut
     rotated.save(out, "JPEG", exif=exif, quality=95)
     [face] = estimator.estimate(out.getvalue()).faces
     assert 150 < face.box[0] < 220
+
+
+def test_importing_the_inference_module_loads_no_tensorflow() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, ml.inference; print(sorted(m for m in ('tensorflow', 'keras', 'torch') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

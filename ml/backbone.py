@@ -187,12 +187,12 @@ def imagenet_backbone(variant: str = "lite0", input_size: int | None = None, **k
     """The pretrained backbone without its classifier (pooled 1280 features).
 
     Converts the checkpoint on first use (cached under .cache/imagenet/)."""
-    state_free = weights_path(variant)
-    if not state_free.exists():
+    weights = weights_path(variant)
+    if not weights.exists():
         convert(variant)
-    state = _architecture(variant)
-    full = build(*state, input_size=input_size, **kwargs)
-    full.load_weights(state_free)
+    stem, blocks = _architecture(variant)
+    full = build(stem, blocks, input_size=input_size, **kwargs)
+    full.load_weights(weights)
     import keras
 
     return keras.Model(full.input, full.get_layer("pool").output, name=f"efficientnet_{variant}")

@@ -183,16 +183,20 @@ def convert(variant: str, path: Path | None = None) -> Path:
     return path
 
 
-def imagenet_backbone(variant: str = "lite0", input_size: int | None = None, **kwargs: Any) -> keras.Model:
+def imagenet_backbone(
+    variant: str = "lite0", input_size: int | None = None, pretrained: bool = True, **kwargs: Any
+) -> keras.Model:
     """The pretrained backbone without its classifier (pooled 1280 features).
 
-    Converts the checkpoint on first use (cached under .cache/imagenet/)."""
-    weights = weights_path(variant)
-    if not weights.exists():
-        convert(variant)
+    Converts the checkpoint on first use (cached under .cache/imagenet/). With
+    ``pretrained=False`` the weights stay random (for a caller that loads its own)."""
     stem, blocks = _architecture(variant)
     full = build(stem, blocks, input_size=input_size, **kwargs)
-    full.load_weights(weights)
+    if pretrained:
+        weights = weights_path(variant)
+        if not weights.exists():
+            convert(variant)
+        full.load_weights(weights)
     import keras
 
     return keras.Model(full.input, full.get_layer("pool").output, name=f"efficientnet_{variant}")

@@ -32,8 +32,13 @@ def build_model(
     input_size: int = 128,
     dropout: float = 0.2,
     drop_connect: float = 0.2,
+    pretrained: bool = True,
 ) -> keras.Model:
-    features = backbone.imagenet_backbone(variant, input_size=input_size, drop_connect=drop_connect)
+    """The age model; ``pretrained=False`` skips loading the ImageNet weights (for callers
+    that copy in a trained model's)."""
+    features = backbone.imagenet_backbone(
+        variant, input_size=input_size, pretrained=pretrained, drop_connect=drop_connect
+    )
     x = keras.layers.Dropout(dropout, name="age_dropout")(features.output)
     if head == "regression":
         out = keras.layers.Dense(1, name="age", bias_initializer=keras.initializers.Constant(33.0))(x)

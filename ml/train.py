@@ -18,8 +18,10 @@ import argparse
 import datetime as dt
 import json
 import math
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
-    cfg: dict[str, Any] = yaml.safe_load(Path(path).read_text())
+    return load_config_dict(yaml.safe_load(Path(path).read_text()), overrides)
+
+
+def load_config_dict(cfg: dict[str, Any], overrides: list[str] | None = None) -> dict[str, Any]:
+    """A copy of ``cfg`` with ``KEY=VALUE`` overrides (values in YAML)."""
+    cfg = dict(cfg)
     for item in overrides or []:
         key, _, value = item.partition("=")
         cfg[key] = yaml.safe_load(value)
@@ -57,12 +64,16 @@ class Batches(keras.utils.PyDataset):  # type: ignore[misc]
     """Shuffled, augmented training batches (or plain ones with ``train=False``)."""
 
     def __init__(self, faceset: cache.FaceSet, cfg: dict[str, Any], train: bool, seed: int = 0) -> None:
-        super().__init__()
+        # ``workers`` threads prepare batches ahead (OpenCV and numpy release the GIL).
+        super().__init__(workers=cfg.get("workers", 1), use_multiprocessing=False)
         self.images, self.targets = faceset.images, targets(faceset, cfg)
         self.cfg, self.train = cfg, train
         self.batch_size = cfg["batch_size"]
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(self.images)) if train else np.arange(len(self.images))
+        self.seed, self.epoch = seed, 0
+        self.order = self._shuffled() if train else np.arange(len(self.images))
+
+    def _shuffled(self) -> NDArray[np.int64]:
+        return np.random.default_rng((self.seed, self.epoch)).permutation(len(self.images))
 
     def __len__(self) -> int:
         if self.train:
@@ -74,7 +85,7 @@ class Batches(keras.utils.PyDataset):  # type: ignore[misc]
         images, y = self.images[picked], self.targets[picked]
         if not self.train:
             return images.astype(np.float32), y
-        cfg, rng = self.cfg, self.rng
+        cfg, rng = self.cfg, np.random.default_rng((self.seed, self.epoch, index))  # per batch: thread-safe
         x = augment.photometric(augment.geometry(images, rng, cfg["augment"]).astype(np.float32), rng, cfg["augment"])
         if cfg["random_erasing"]["p"]:
             x = augment.random_erasing(x, rng, cfg["random_erasing"])
@@ -84,7 +95,8 @@ class Batches(keras.utils.PyDataset):  # type: ignore[misc]
 
     def on_epoch_end(self) -> None:
         if self.train:
-            self.order = self.rng.permutation(len(self.images))
+            self.epoch += 1
+            self.order = self._shuffled()
 
 
 def predict_ages(model: keras.Model, images: NDArray[np.uint8], head: str, batch: int = 128) -> NDArray[np.float64]:
@@ -99,9 +111,14 @@ class Validate(keras.callbacks.Callback):  # type: ignore[misc]
     def __init__(self, val: cache.FaceSet, cfg: dict[str, Any], run_dir: Path, best: float) -> None:
         super().__init__()
         self.val, self.cfg, self.run_dir, self.best = val, cfg, run_dir, best
+        self.started = time.monotonic()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.started = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
+        validation_started = time.monotonic()
         out = self.model.predict(self.val.images.astype(np.float32), batch_size=128, verbose=0)
         if self.cfg["head"] == "groups8":
             score = float(1.0 - (out.argmax(1) == ages.group_of(self.val.ages)).mean())
@@ -110,6 +127,8 @@ class Validate(keras.callbacks.Callback):  # type: ignore[misc]
             pred = ages.expected_age(out) if self.cfg["head"] == "dist101" else out[:, 0]
             score = float(np.abs(pred - self.val.ages).mean())
             logs["val_mae"] = score
+        logs["seconds"] = time.monotonic() - self.started  # training and validation
+        logs["val_seconds"] = time.monotonic() - validation_started
         self.model.save(self.run_dir / "last.keras")
         if score < self.best:
             self.best = score
@@ -167,7 +186,9 @@ def _new_model(cfg: dict[str, Any]) -> keras.Model:
     """A fresh model on the ImageNet backbone, or on the backbone of a trained age model
     (``init_from``: a .keras file), whose weights are copied layer by layer; with
     ``init_head`` the head too (to go on training a model with another schedule)."""
-    model = build_model(cfg["head"], cfg["variant"], cfg["input_size"], cfg["dropout"], cfg["drop_connect"])
+    model = build_model(
+        cfg["head"], cfg["variant"], cfg["input_size"], cfg["dropout"], cfg["drop_connect"], not cfg.get("init_from")
+    )
     if cfg.get("init_from"):
         source = keras.models.load_model(ROOT / cfg["init_from"], compile=False)
         for layer in model.layers:
@@ -201,6 +222,8 @@ def export(checkpoint: Path, cfg: dict[str, Any], out_dir: Path, metrics: dict[s
 
 
 def _git_commit() -> str:
+    if os.environ.get("AGEWEB_COMMIT"):  # set where the checkout travels without .git (a lent GPU)
+        return os.environ["AGEWEB_COMMIT"]
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     except OSError:

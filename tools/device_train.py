@@ -1,0 +1,254 @@
+"""Train the shipped models on a lent GPU machine inside a fixed time budget.
+
+Here (this repo, 2-core CPU), once:
+
+    python -m ml.cache --margin 0.1 --size 128 --pack .devdata/faces-m10-s128.npz
+
+then on the device machine, from the repo root (Keras runs there on JAX; no TensorFlow):
+
+    python tools/device_train.py --bundle .devdata/faces-m10-s128.npz --minutes 6.5 --out "$OUT"
+
+Steps: unpack the packed crops into face caches (the 10% margin crops, and narrower ones
+cut from their centres for the members that want them); a short calibration run of every
+job side by side, to time one epoch; then every job for as many epochs as fit the budget
+(the epochs are written into the run's config, so the config records what ran); each job
+exports its best checkpoint. ``--out`` receives ``<job>.keras`` and ``logs.tgz`` (configs,
+``history.csv``, ``run.json``, ``meta.json`` and the logs). Back here, ``--install``
+puts them in place (``ml/models/age101``, ``runs/exp/<member>``); ``python -m
+ml.experiments`` then saves the members' test outputs and exports them for serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # several trainings share one GPU
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# job -> (config file, overrides); the ensemble members' configs come from ml.experiments.
+JOBS: dict[str, tuple[str, list[str]]] = {
+    "age101": ("ml/configs/age101-stage4.yaml", []),
+    "ens-m0": ("experiments", []),
+    "ens-m5": ("experiments", []),
+    "ens-m10": ("experiments", []),
+}
+CALIBRATION = ["epochs=2", "head_epochs=0", "warmup_epochs=1"]
+EXPORT_SECONDS = 60  # final validation pass, export, packing
+MAX_EPOCHS = 40
+
+
+def job_config(name: str, overrides: list[str]) -> dict[str, Any]:
+    from ml import experiments, train
+
+    source, extra = JOBS[name]
+    cfg = experiments.config_of(name) if source == "experiments" else train.load_config(ROOT / source)
+    return train.load_config_dict(cfg, [*extra, *overrides])
+
+
+def unpack(bundle: Path, configs: dict[str, dict[str, Any]]) -> None:
+    from ml import cache
+
+    faceset, margin = cache.unpack(bundle)
+    size = faceset.images.shape[1]
+    for cfg in configs.values():
+        path = cache.cache_path(cfg["margin"], cfg["input_size"])
+        if not path.exists():
+            same = (cfg["margin"], cfg["input_size"]) == (margin, size)
+            cache.save(faceset if same else cache.narrow(faceset, margin, cfg["margin"], cfg["input_size"]), path)
+            print(f"cache {path.name}", flush=True)
+
+
+def launch(
+    name: str, cfg: dict[str, Any], run_dir: Path, export: Path | None, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = run_dir / "job.yaml"
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    command = [sys.executable, "-m", "ml.train", "--config", str(config), "--run-dir", str(run_dir)]
+    if export:
+        command += ["--export", str(export)]
+    log = open(run_dir / "train.log", "wb")  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait(procs: dict[str, subprocess.Popen[bytes]], deadline: float) -> dict[str, int | None]:
+    codes: dict[str, int | None] = {}
+    for name, proc in procs.items():
+        try:
+            codes[name] = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            codes[name] = None
+    return codes
+
+
+def epoch_seconds(run_dir: Path) -> list[tuple[float, float]]:
+    """(whole epoch, validation part) seconds of each epoch of a run."""
+    with open(run_dir / "history.csv") as rows:
+        return [(float(r["seconds"]), float(r["val_seconds"])) for r in csv.DictReader(rows)]
+
+
+def calibrate(
+    configs: dict[str, dict[str, Any]], images: int, work: Path, env: dict[str, str], deadline: float
+) -> dict[str, int | None]:
+    from ml import train
+
+    overrides = [*CALIBRATION, f"limit={images}"]
+    procs = {
+        name: launch(name, train.load_config_dict(cfg, overrides), work / "calibration" / name, None, env)
+        for name, cfg in configs.items()
+    }
+    return wait(procs, deadline)
+
+
+def export_best(name: str, cfg: dict[str, Any], work: Path, env: dict[str, str]) -> None:
+    """For a run stopped at the deadline: export its best checkpoint so far."""
+    code = (
+        "import sys, yaml; from pathlib import Path; from ml import train; "
+        "cfg = yaml.safe_load(Path(sys.argv[1]).read_text()); "
+        "train.export(Path(sys.argv[2]), cfg, Path(sys.argv[3]), {'stopped_at_deadline': True})"
+    )
+    run = work / name
+    if (run / "best.keras").exists():
+        subprocess.run(
+            [sys.executable, "-c", code, str(run / "job.yaml"), str(run / "best.keras"), str(work / "export" / name)],
+            cwd=ROOT,
+            env=env,
+            check=False,
+            timeout=120,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", type=Path, help="packed crops (ml.cache --pack)")
+    parser.add_argument("--minutes", type=float, default=6.5, help="budget for everything")
+    parser.add_argument("--out", type=Path, help="where the models and logs.tgz go")
+    parser.add_argument("--jobs", nargs="*", default=list(JOBS))
+    parser.add_argument("--calibration-images", type=int, default=3072)
+    parser.add_argument("--max-epochs", type=int, default=MAX_EPOCHS)
+    parser.add_argument("--set", nargs="*", default=[], help="overrides for every job (e.g. workers=4)")
+    parser.add_argument("--install", type=Path, metavar="DIR", help="here: put DIR's models and logs in place")
+    args = parser.parse_args()
+    if args.install:
+        install(args.install)
+        return
+    deadline = time.monotonic() + args.minutes * 60
+    env = {**os.environ}
+    env.setdefault("KERAS_BACKEND", "jax")
+    configs = {name: job_config(name, args.set) for name in args.jobs}
+    unpack(args.bundle, configs)
+    work = ROOT / "runs" / "device"
+
+    # 1. Calibration: every job side by side on a slice of the data, two epochs.
+    from ml import cache, train
+
+    codes = calibrate(configs, args.calibration_images, work, env, deadline - 150)
+    if all(code not in (0, None) for code in codes.values()) and env["KERAS_BACKEND"] == "jax":
+        print("every calibration run failed on jax: trying torch", flush=True)
+        print((work / "calibration" / args.jobs[0] / "train.log").read_text()[-3000:], flush=True)
+        env["KERAS_BACKEND"] = "torch"
+        codes = calibrate(configs, args.calibration_images, work, env, deadline - 120)
+    plan: dict[str, int] = {}
+    now = time.monotonic()
+    for name, cfg in configs.items():
+        if codes[name] != 0:
+            print(f"{name}: calibration failed ({codes[name]}), see its train.log", flush=True)
+            print((work / "calibration" / name / "train.log").read_text()[-3000:], flush=True)
+            continue
+        (first, _), (second, validation) = epoch_seconds(work / "calibration" / name)
+        n_train = int((cache.load(cache.cache_path(cfg["margin"], cfg["input_size"])).splits == 0).sum())
+        epoch = (second - validation) * n_train / args.calibration_images + validation
+        startup = max(0.0, first - second) + 20  # compiling, loading
+        plan[name] = max(1, min(args.max_epochs, math.floor((deadline - now - EXPORT_SECONDS - startup) / epoch)))
+        print(f"{name}: epoch ~{epoch:.1f} s, start-up ~{startup:.0f} s -> {plan[name]} epochs", flush=True)
+
+    # 2. The real runs, side by side.
+    procs = {
+        name: launch(
+            name,
+            train.load_config_dict(configs[name], [f"epochs={plan[name]}"]),
+            work / name,
+            work / "export" / name,
+            env,
+        )
+        for name in plan
+    }
+    codes = wait(procs, deadline)
+    summary: dict[str, Any] = {"backend": env["KERAS_BACKEND"]}
+    for name in plan:
+        run_json = work / name / "run.json"
+        summary[name] = {"exit": codes[name], "epochs": plan[name]}
+        if run_json.exists():
+            summary[name]["metrics"] = json.loads(run_json.read_text())["metrics"]
+        elif codes[name] is None:
+            export_best(name, train.load_config_dict(configs[name], [f"epochs={plan[name]}"]), work, env)
+        if (work / name / "history.csv").exists():
+            with open(work / name / "history.csv") as rows:
+                history = [{k: round(float(v), 4) for k, v in r.items()} for r in csv.DictReader(rows)]
+            (work / name / "history.json").write_text(json.dumps(history))
+            summary[name]["last_epochs"] = history[-3:]
+        else:
+            print((work / name / "train.log").read_text()[-2000:], flush=True)
+    (work / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps(summary, indent=1), flush=True)
+    if args.out:
+        collect(work, args.out)
+
+
+def collect(work: Path, out: Path) -> None:
+    """``<job>.keras`` for each exported model, everything small in ``logs.tgz``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for model in sorted((work / "export").glob("*/model.keras")):
+        shutil.copy(model, out / f"{model.parent.name}.keras")
+    with tarfile.open(out / "logs.tgz", "w:gz") as tar:
+        for path in sorted(work.rglob("*")):
+            if path.is_file() and path.suffix != ".keras":
+                tar.add(path, arcname=str(path.relative_to(work)))
+
+
+def install(folder: Path) -> None:
+    """Here, after the run: the 101-class model to ml/models/age101 (with its logs), each
+    member's model to runs/exp/<name>/best.keras as a finished run of its experiment."""
+    work = ROOT / "runs" / "device"
+    work.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(folder / "logs.tgz") as tar:
+        tar.extractall(work, filter="data")
+    for model in sorted(folder.glob("*.keras")):
+        name = model.stem
+        history = work / name / "history.csv"
+        if name == "age101":
+            target = ROOT / "ml" / "models" / "age101"
+            shutil.copy(model, target / "model.keras")
+            for small in ("meta.json", "config.yaml"):
+                shutil.copy(work / "export" / name / small, target / small)
+            logs = target / "runs" / "stage4"
+            logs.mkdir(parents=True, exist_ok=True)
+            for small in ("history.csv", "run.json", "job.yaml"):
+                shutil.copy(work / name / small, logs / ("config.yaml" if small == "job.yaml" else small))
+        else:
+            run = ROOT / "runs" / "exp" / name
+            run.mkdir(parents=True, exist_ok=True)
+            shutil.copy(model, run / "best.keras")
+            shutil.copy(history, run / "history.csv")
+            state = json.loads((work / name / "state.json").read_text())
+            (run / "state.json").write_text(json.dumps(state))
+        print(f"installed {name}")
+
+
+if __name__ == "__main__":
+    main()

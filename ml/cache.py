@@ -140,10 +140,7 @@ def unpack(path: Path) -> tuple[FaceSet, float]:
     """The packed crops, decoded, and the margin they were made with."""
     with np.load(path) as archive:
         blob, offsets = archive["webp"], archive["offsets"]
-        images = [
-            cv2.cvtColor(cv2.imdecode(blob[a:b], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            for a, b in itertools.pairwise(offsets)
-        ]
+        images = [_decode(blob[a:b]) for a, b in itertools.pairwise(offsets)]
         labels = {f: archive[f] for f in LABELS}
         margin = float(archive["margin"])
     return FaceSet(images=np.stack(images).astype(np.uint8), **labels), margin
@@ -175,6 +172,13 @@ def narrow(faceset: FaceSet, margin: float, new_margin: float, size: int) -> Fac
         else:
             images[i] = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
     return FaceSet(images=images, **{f: getattr(faceset, f) for f in LABELS})
+
+
+def _decode(blob: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    bgr = cv2.imdecode(blob, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError("a packed crop is not a readable WebP")
+    return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8)
 
 
 def _encode(image: NDArray[np.uint8], quality: int) -> bytes:

@@ -145,6 +145,7 @@ def compute(preds: Path) -> dict[str, Any]:
             results["ensemble"][m] = {
                 "acc8": round(float((r["outputs"].argmax(1) == ages.group_of(true)).mean()), 4),
                 "margin": json.loads(str(r["config"]))["margin"],
+                "input_size": json.loads(str(r["config"]))["input_size"],
             }
         mean = np.mean([r["outputs"] for r in present.values()], axis=0).astype(np.float64)
         means = next(iter(present.values()))["group_mean_ages"].astype(np.float64)
@@ -282,16 +283,16 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
         )
     if results["ensemble"]:
         rows = [
-            {"model": f"member {k} (margin {v['margin']:.0%})", "acc8": v["acc8"]}
+            {"model": f"member {k} (margin {v['margin']:.0%}, {v['input_size']} px)", "acc8": v["acc8"]}
             for k, v in results["ensemble"].items()
             if k != "ensemble"
         ]
         rows += [{"model": f"ensemble mean, stage 3 by {s}", **v} for s, v in results["ensemble"]["ensemble"].items()]
         members = len(results["ensemble"]) - 1
         parts.append(
-            f"## The 8-group ensemble\n\n{members} EfficientNet-Lite0 members with 8-way softmax heads, differing in "
-            "crop margin; the ensemble averages their probabilities. Stage 3 turns the groups into a precise "
-            "age: the expected value uses each group's mean training age (the seed's relative-frequency "
+            f"## The 8-group ensemble\n\n{members} EfficientNet-Lite0 members with 8-way softmax heads, differing "
+            "in crop margin and input size; the ensemble averages their probabilities. Stage 3 turns the groups "
+            "into a precise age: the expected value uses each group's mean training age (the seed's relative-frequency "
             "formula), argmax takes the winning group's mean age.\n\n"
             + _table(rows, [("model", "model"), *metric_cols])
         )

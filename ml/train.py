@@ -147,7 +147,7 @@ def _compile(model: keras.Model, cfg: dict[str, Any], stage: str, steps: int) ->
         total = steps * (cfg["epochs"] - cfg["head_epochs"])
         warmup = min(total // 2, steps * cfg["warmup_epochs"])
         schedule = keras.optimizers.schedules.CosineDecay(
-            0.0, max(1, total - warmup), warmup_target=cfg["lr"], warmup_steps=warmup
+            0.0 if warmup else cfg["lr"], max(1, total - warmup), warmup_target=cfg["lr"], warmup_steps=warmup
         )
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg["weight_decay"])
     model.compile(optimizer=optimizer, loss=AgeLoss(cfg["head"], cfg["l1"]))

@@ -11,6 +11,8 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
+from ml import faces
+
 UTKFACE = Path(__file__).resolve().parents[3] / "shared" / "data" / "UTKFace.tar.gz"
 MODEL_DIR = Path(__file__).resolve().parents[2] / "ml" / "models" / "age101"
 
@@ -51,3 +53,8 @@ def shipped_model() -> Path:
     if not (MODEL_DIR / "model.keras").exists():
         pytest.skip("the shipped model ml/models/age101 is missing")
     return MODEL_DIR
+
+
+@pytest.fixture(scope="module")
+def detector() -> faces.Detector:
+    return faces.Detector()

@@ -18,11 +18,6 @@ def encode(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
     return out.getvalue()
 
 
-@pytest.fixture(scope="module")
-def detector() -> faces.Detector:
-    return faces.Detector()
-
-
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
 def test_it_decodes_common_formats_to_rgb(fmt: str) -> None:
     rgb = faces.decode(encode(Image.new("RGB", (30, 20), (200, 10, 10)), fmt, quality=95))

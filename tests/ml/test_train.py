@@ -58,3 +58,13 @@ def test_training_batches_are_augmented_and_targets_stay_distributions(tiny_face
     plain_x, plain_y = train.Batches(tiny_faces, cfg, train=False)[0]
     assert not np.allclose(np.sort(x.ravel()), np.sort(plain_x.ravel()))
     assert plain_y[:, -1].tolist() == tiny_faces.ages[:8].tolist()
+
+
+@pytest.mark.parametrize(("warmup", "first_rate"), [(1, 0.0), (0, 5e-5)])
+def test_the_schedule_warms_up_from_zero_or_starts_at_the_peak(warmup: int, first_rate: float) -> None:
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(101, activation="softmax", name="age")])
+    cfg = train.load_config(CONFIG, [f"warmup_epochs={warmup}", "head_epochs=0", "epochs=2", "lr=5.0e-5"])
+    train._compile(model, cfg, "finetune", steps=10)
+    assert float(model.optimizer.learning_rate) == pytest.approx(first_rate, abs=1e-9)

@@ -90,3 +90,20 @@ def test_importing_the_inference_module_loads_no_tensorflow() -> None:
     code = "import sys, ml.inference; print(sorted(m for m in ('tensorflow', 'keras', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_shipped_ensemble_adds_its_groups_and_versions(shipped_model: Path, astronaut_jpeg: bytes) -> None:
+    from ml.inference import ENSEMBLE, MODELS_DIR
+
+    members = sorted(p.name for p in (MODELS_DIR / ENSEMBLE).glob("*") if (p / "model.keras").exists())
+    if not members:
+        pytest.skip("no ensemble members in ml/models/ensemble8")
+    with_ensemble = Estimator(shipped_model)
+    [face] = with_ensemble.estimate(astronaut_jpeg).faces
+    assert face.ensemble_groups is not None and list(face.ensemble_groups) == list(AGE_GROUPS)
+    assert sum(face.ensemble_groups.values()) == pytest.approx(1.0, abs=1e-4)
+    adult = ("15-23", "24-34", "35-44", "45-59")  # the members lean younger than the 101 model on this face
+    assert sum(face.ensemble_groups[g] for g in adult) > 0.8
+    assert face.ensemble_age is not None and 25 <= face.ensemble_age <= 55
+    versions = with_ensemble.estimate(astronaut_jpeg).versions
+    assert set(members) <= set(versions) and all(versions[m].startswith(m) for m in members)

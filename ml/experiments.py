@@ -123,6 +123,11 @@ def run(name: str, data: str | None) -> Path:
     if out.exists():
         print(f"{name}: done already ({out})")
         return out
+    if cfg.get("init_from") and not (ROOT / cfg["init_from"]).exists():
+        raise SystemExit(
+            f"{name} starts from {cfg['init_from']}, which is missing: for the ensemble members that is "
+            "the GPU stage (tools/device_train.py, then its --install)"
+        )
     faces = faces_for(cfg, data)
     best = train.train(cfg, faces.subset("train"), faces.subset("val"), run_dir, resume=True)
     model = keras.models.load_model(best, compile=False)

@@ -124,6 +124,17 @@ def epoch_seconds(run_dir: Path) -> list[tuple[float, float]]:
         return [(float(r["seconds"]), float(r["val_seconds"])) for r in csv.DictReader(rows)]
 
 
+def epochs_that_fit(calibration: list[tuple[float, float]], scale: float, seconds: float, most: int) -> int:
+    """Epochs of the full run that fit in ``seconds``, from a two-epoch calibration run on
+    ``1 / scale`` of the training set: its second epoch's training part scaled up, plus a
+    validation pass, after the start-up that its first epoch paid (compiling, loading) and
+    the final export. At least 1, at most ``most``."""
+    (first, _), (second, validation) = calibration[:2]
+    epoch = (second - validation) * scale + validation
+    startup = max(0.0, first - second) + 20
+    return max(1, min(most, math.floor((seconds - EXPORT_SECONDS - startup) / epoch)))
+
+
 def calibrate(
     configs: dict[str, dict[str, Any]], images: int, work: Path, env: dict[str, str], deadline: float
 ) -> dict[str, int | None]:
@@ -192,12 +203,14 @@ def main() -> None:
             print(f"{name}: calibration failed ({codes[name]}), see its train.log", flush=True)
             print((work / "calibration" / name / "train.log").read_text()[-3000:], flush=True)
             continue
-        (first, _), (second, validation) = epoch_seconds(work / "calibration" / name)
         n_train = int((cache.load(cache.cache_path(cfg["margin"], cfg["input_size"])).splits == 0).sum())
-        epoch = (second - validation) * n_train / args.calibration_images + validation
-        startup = max(0.0, first - second) + 20  # compiling, loading
-        plan[name] = max(1, min(args.max_epochs, math.floor((deadline - now - EXPORT_SECONDS - startup) / epoch)))
-        print(f"{name}: epoch ~{epoch:.1f} s, start-up ~{startup:.0f} s -> {plan[name]} epochs", flush=True)
+        plan[name] = epochs_that_fit(
+            epoch_seconds(work / "calibration" / name),
+            n_train / args.calibration_images,
+            deadline - now,
+            args.max_epochs,
+        )
+        print(f"{name}: {plan[name]} epochs", flush=True)
 
     # 2. The real runs, side by side.
     procs = {

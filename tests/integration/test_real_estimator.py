@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from ml.inference import ENSEMBLE, MODELS_DIR
 from tests import photos
 from tools.stack import SiteClient, Stack
 
@@ -34,6 +35,11 @@ def test_a_640x480_photo_of_a_woman_of_about_40_gets_one_face_and_a_plausible_ag
     assert sum(g["probability"] for g in face["groups"]) == pytest.approx(1.0, abs=1e-3)
     box = face["box"]  # the portrait fills x 80..560 of the grey canvas
     assert box["x"] >= 80 and box["x"] + box["width"] <= 560 and box["width"] >= 32
+    members = sorted(p.parent.name for p in (MODELS_DIR / ENSEMBLE).glob("*/model.keras"))
+    if members:  # the shipped 8-group ensemble is carried through too, with each model's version
+        assert sum(g["probability"] for g in face["ensemble_groups"]) == pytest.approx(1.0, abs=1e-3)
+        assert 18 <= face["ensemble_age"] <= 75
+        assert set(members) <= set(result["model_versions"])
 
 
 def test_a_photo_without_a_face_says_no_face_found(person: SiteClient) -> None:

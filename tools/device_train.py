@@ -32,8 +32,8 @@ the same 2,092 crops, 128 px, and the size of the train+val pack): exact 4.79; W
 quality 80: 5.05 (29.8 MiB); 90: 4.87 (47.6 MiB); 95: 4.83 (69.4 MiB); 100 (still lossy,
 4:2:0 colour): 4.83 (99.5 MiB). Mind the 64 MiB a call carries *with* the working tree,
 which already holds ~62 MB of shipped models (``ml/models``): move ``ml/models/ensemble8``
-out of the checkout for the call (the call copies the working tree as it is on disk), send
-the pack in two calls to a warm machine (ignored files stay there between calls), or train
+out of the checkout for the call (not tried: whether a tracked file moved away stays
+behind), send the pack in two calls to a warm machine (ignored files stay there between calls), or train
 one epoch on exact crops here afterwards, as the members do.
 """
 

@@ -56,7 +56,8 @@ NO_LABEL_AUG = ["label_sigma=[0.01, 0.0]"]  # one-hot targets
 EXPERIMENTS: dict[str, list[str]] = {
     # The shipped ensemble: three 8-group members differing in crop margin and input size.
     # dlib's box on a UTKFace chip is ~78% of the chip, so margins past ~15% would train on
-    # replicated border; the narrower crops are cut from the centres of the 10% ones.
+    # replicated border. (Their GPU stage cut the narrower crops from the centres of packed
+    # 10% ones; this stage uses the face pipeline's own crops at each margin and size.)
     "ens-m0": [
         *MEMBER_BUDGET,
         "head=groups8",

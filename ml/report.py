@@ -142,10 +142,11 @@ def compute(preds: Path) -> dict[str, Any]:
         if any(not np.array_equal(r["names"], next(iter(present.values()))["names"]) for r in present.values()):
             raise ValueError("ensemble members were scored on different images")
         for m, r in present.items():
+            cfg = json.loads(str(r["config"]))
             results["ensemble"][m] = {
                 "acc8": round(float((r["outputs"].argmax(1) == ages.group_of(true)).mean()), 4),
-                "margin": json.loads(str(r["config"]))["margin"],
-                "input_size": json.loads(str(r["config"]))["input_size"],
+                "margin": cfg["margin"],
+                "input_size": cfg["input_size"],
             }
         mean = np.mean([r["outputs"] for r in present.values()], axis=0).astype(np.float64)
         means = next(iter(present.values()))["group_mean_ages"].astype(np.float64)

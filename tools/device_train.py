@@ -88,7 +88,8 @@ def job_config(name: str, overrides: list[str]) -> dict[str, Any]:
     return train.load_config(ROOT / source, [*extra, *overrides])
 
 
-def unpack(bundle: Path, configs: dict[str, dict[str, Any]]) -> None:
+def unpack(bundle: Path, configs: dict[str, dict[str, Any]]) -> int:
+    """Write the face cache each job reads; returns the number of training crops."""
     from ml import cache
 
     faceset, margin = cache.unpack(bundle)
@@ -99,6 +100,7 @@ def unpack(bundle: Path, configs: dict[str, dict[str, Any]]) -> None:
             same = (cfg["margin"], cfg["input_size"]) == (margin, size)
             cache.save(faceset if same else cache.narrow(faceset, margin, cfg["margin"], cfg["input_size"]), path)
             print(f"cache {path.name}", flush=True)
+    return int((faceset.splits == cache.SPLIT_CODE["train"]).sum())
 
 
 def launch(
@@ -191,11 +193,11 @@ def main() -> None:
     env = {**os.environ}
     env.setdefault("KERAS_BACKEND", "jax")
     configs = {name: job_config(name, args.set) for name in args.jobs}
-    unpack(args.bundle, configs)
+    n_train = unpack(args.bundle, configs)
     work = ROOT / "runs" / "device"
 
     # 1. Calibration: every job side by side on a slice of the data, two epochs.
-    from ml import cache, train
+    from ml import train
 
     codes = calibrate(configs, args.calibration_images, work, env, deadline - 150)
     if all(code not in (0, None) for code in codes.values()) and env["KERAS_BACKEND"] == "jax":
@@ -205,12 +207,11 @@ def main() -> None:
         codes = calibrate(configs, args.calibration_images, work, env, deadline - 120)
     plan: dict[str, int] = {}
     now = time.monotonic()
-    for name, cfg in configs.items():
+    for name in configs:
         if codes[name] != 0:
             print(f"{name}: calibration failed ({codes[name]}), see its train.log", flush=True)
             print((work / "calibration" / name / "train.log").read_text()[-3000:], flush=True)
             continue
-        n_train = int((cache.load(cache.cache_path(cfg["margin"], cfg["input_size"])).splits == 0).sum())
         plan[name] = epochs_that_fit(
             epoch_seconds(work / "calibration" / name),
             n_train / args.calibration_images,

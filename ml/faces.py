@@ -169,11 +169,12 @@ def crop_face(rgb: RGB, face: Face, margin: float, size: int) -> RGB:
     """The aligned ``size`` x ``size`` crop; pixels beyond the image replicate its border."""
     matrix = alignment_matrix(face, margin, size)
     scale = math.hypot(matrix[0, 0], matrix[1, 0])  # source pixels per output pixel
-    shrink = int(scale // 2)
-    if shrink >= 2:  # shrink first so that large downscales do not alias
-        rgb = _u8(cv2.resize(rgb, None, fx=1 / shrink, fy=1 / shrink, interpolation=cv2.INTER_AREA))
-        matrix = matrix / shrink
-        matrix[:, 2] += (1 / shrink - 1) / 2  # pixel centres move with the shrink
+    if scale > 1.0:  # average the pixels down first: a bilinear warp alone skips some and aliases
+        height, width = rgb.shape[:2]
+        rgb = _u8(cv2.resize(rgb, None, fx=1 / scale, fy=1 / scale, interpolation=cv2.INTER_AREA))
+        fx, fy = rgb.shape[1] / width, rgb.shape[0] / height  # the sizes were rounded
+        matrix = np.diag([fx, fy]) @ matrix
+        matrix[:, 2] += (np.array([fx, fy]) - 1) / 2  # pixel centres move with the shrink
     return _u8(
         cv2.warpAffine(
             rgb,

@@ -38,6 +38,19 @@ def test_the_headline_numbers_match_the_saved_predictions(written: Path) -> None
     assert f"| {acc8:.3f} |" in text
 
 
+def test_the_point_estimates_match_the_saved_predictions(written: Path) -> None:
+    estimates = json.loads((written / "results.json").read_text())["point_estimates"]
+    with np.load(PREDS / "age101.npz") as saved:
+        true, dist = saved["age"].astype(float), saved["dist"].astype(float)
+    cdf = np.cumsum(dist / dist.sum(1, keepdims=True), 1)
+    median = np.array([np.interp(0.5, np.r_[0.0, row], np.arange(-0.5, 101.0)) for row in cdf])
+    for name, pred in (("expected value (served)", dist @ np.arange(101) / dist.sum(1)), ("median", median)):
+        err = np.abs(pred - true)
+        assert estimates[name]["mae"] == pytest.approx(err.mean(), abs=1e-3)
+        assert estimates[name]["cs5"] == pytest.approx((err <= 5).mean(), abs=1e-4)
+    assert estimates["argmax"]["mae"] == pytest.approx(np.abs(dist.argmax(1) - true).mean(), abs=1e-3)
+
+
 def test_the_rival_and_ensemble_numbers_match_too(written: Path) -> None:
     results = json.loads((written / "results.json").read_text())
     if (PREDS / "rival.npz").exists():

@@ -66,6 +66,9 @@ def test_the_rival_and_ensemble_numbers_match_too(written: Path) -> None:
                 true = saved["ages"]
         hit = (np.mean(outputs, axis=0).argmax(1) == ages.group_of(true)).mean()
         assert results["ensemble"]["ensemble"]["expected value"]["acc8"] == pytest.approx(hit, abs=1e-4)
+        with np.load(PREDS / "age101.npz") as saved:  # the whole pipeline, as served
+            served = (saved["groups8"].argmax(1) == ages.group_of(saved["age"])).mean()
+        assert results["headline"]["ensemble8 (shipped, full pipeline)"]["acc8"] == pytest.approx(served, abs=1e-4)
 
 
 def test_every_figure_is_written_and_linked(written: Path) -> None:

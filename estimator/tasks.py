@@ -35,8 +35,9 @@ def predict_age(prediction_id: str) -> None:
 
 @worker_process_init.connect
 def load_models_after_fork(**kwargs: Any) -> None:
-    # Each pool child loads the models itself, after fork: a TensorFlow runtime started
-    # before fork hangs the children. Loading here makes the first task as fast as the rest.
+    # Each pool child loads the models itself, after fork: a runtime's threads started
+    # before fork (TensorFlow's hang the children) do not survive it. Loading here makes
+    # the first task as fast as the rest.
     try:
         load_estimator()
     except Exception:  # the first task will try again and record the failure on its photo

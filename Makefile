@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
-WORKER_CONCURRENCY ?= $(shell nproc)  # each process runs the models on one core
+# Inference worker processes: one per core, as each runs the models on one core.
+WORKER_CONCURRENCY ?= $(shell nproc)
 WEB_WORKERS ?= 2
 LINTED := ml tests/ml ageweb accounts estimator tools tests/web tests/integration tests/fakes.py tests/photos.py conftest.py manage.py
 

@@ -10,7 +10,7 @@ Contract used by the site (estimator/) and the benchmarks:
 with no face gives ``result.faces == []`` (and ``result.too_small`` counts faces found but
 too small to estimate). Thread-safe.
 
-The models run on LiteRT (TensorFlow Lite with its XNNPACK CPU kernels), 3-4x faster
+The models run on LiteRT (TensorFlow Lite with its XNNPACK CPU kernels), 2.5-3x faster
 than TensorFlow for a single face on this project's 2-core CPU (``python -m ml.bench``
 measures both). Each ``model.keras`` is converted on first use and the result kept under
 ``.cache/litert/``, named by the file's content hash (``python -m ml.inference --prepare``

@@ -203,17 +203,19 @@ def _litert_predictor(path: Path) -> Callable[[NDArray[np.float32]], Any]:
     local = threading.local()
 
     def call(x: NDArray[np.float32]) -> NDArray[np.float32]:
-        interpreter = getattr(local, "interpreter", None)
-        if interpreter is None:
-            interpreter = local.interpreter = Interpreter(model_path=str(path), num_threads=1)
+        if not hasattr(local, "interpreter"):  # this thread's first call
+            local.interpreter = Interpreter(model_path=str(path), num_threads=1)
+            local.source = local.interpreter.get_input_details()[0]["index"]
+            local.result = local.interpreter.get_output_details()[0]["index"]
+            local.shape = None
+        interpreter = local.interpreter
+        if local.shape != x.shape:  # the first call, or the batch size changed
+            interpreter.resize_tensor_input(local.source, x.shape)
             interpreter.allocate_tensors()
-        (source,), (result,) = interpreter.get_input_details(), interpreter.get_output_details()
-        if tuple(source["shape"]) != x.shape:  # batch size changed
-            interpreter.resize_tensor_input(source["index"], x.shape)
-            interpreter.allocate_tensors()
-        interpreter.set_tensor(source["index"], np.ascontiguousarray(x))
+            local.shape = x.shape
+        interpreter.set_tensor(local.source, np.ascontiguousarray(x))
         interpreter.invoke()
-        return np.asarray(interpreter.get_tensor(result["index"]))
+        return np.asarray(interpreter.get_tensor(local.result))
 
     return call
 

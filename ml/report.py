@@ -53,14 +53,6 @@ def load(preds: Path, name: str) -> dict[str, Array] | None:
     return out
 
 
-def _group_mean_ages(preds: Path) -> Array | None:
-    """Each group's mean training age (stage 3), as saved with the ensemble members' outputs."""
-    for path in sorted(preds.glob("ens-*.npz")):
-        with np.load(path, allow_pickle=False) as f:
-            return np.asarray(f["group_mean_ages"], np.float64)
-    return None
-
-
 def point_metrics(true: Array, pred: Array) -> dict[str, float]:
     err = np.abs(np.asarray(pred, np.float64) - true)
     return {
@@ -140,12 +132,6 @@ def compute(preds: Path) -> dict[str, Any]:
             "argmax": point_metrics(true, dist.argmax(1).astype(np.float64)),
         }
         results["coverage"] = coverage(true, dist)
-        means = _group_mean_ages(preds)
-        if shipped["groups8"].size and means is not None:  # the ensemble, as served, on the same images
-            results["headline"]["ensemble8 (shipped, full pipeline)"] = {
-                **group_metrics(true, shipped["groups8"].astype(np.float64), means)["expected value"],
-                "no_face": int((~shipped["detected"].astype(bool)).sum()),
-            }
         results["breakdown"]["age101"] = breakdown(true, ages.expected_age(dist), shipped["genders"], shipped["races"])
         results["confusion8_age101"] = confusion(ages.group_of(true), ages.group_probs(dist).argmax(1), 8).tolist()
         drill_probs = np.stack([dist[:, lo : hi + 1].sum(1) for lo, hi in DRILL12], 1)
@@ -171,6 +157,13 @@ def compute(preds: Path) -> dict[str, Any]:
         means = next(iter(present.values()))["group_mean_ages"].astype(np.float64)
         results["ensemble"]["ensemble"] = group_metrics(true, mean, means)
         results["confusion8_ensemble"] = confusion(ages.group_of(true), mean.argmax(1), 8).tolist()
+        if shipped is not None and shipped["groups8"].size:  # the ensemble as served, on the headline's images
+            results["headline"]["ensemble8 (shipped, full pipeline)"] = {
+                **group_metrics(shipped["ages"].astype(np.float64), shipped["groups8"].astype(np.float64), means)[
+                    "expected value"
+                ],
+                "no_face": int((~shipped["detected"].astype(bool)).sum()),
+            }
     for name in sorted(p.stem for p in preds.glob("t4-*.npz")):
         run = load(preds, name)
         assert run is not None

@@ -2,7 +2,9 @@
 
     python -m ml.bench [--repeat 100] [--json]
 
-- per face: an aligned face chip to an age (model call plus the distribution maths);
+- per face: a detected face (box and landmarks) to an age: its aligned crops (one per
+  test-time margin, each also mirrored where the model's meta.json says so), the model
+  call and the distribution maths; the rival gets the aligned chip ready-made;
 - whole photo: JPEG bytes of a 640x480 photo with one face to ages (decode, detect,
   align, crop, predict);
 - the same two with the shipped 8-group ensemble added (what an upload costs: its members
@@ -73,7 +75,7 @@ def main() -> None:
     chip = crop_face(rgb, face, estimator.margin, estimator.size)
 
     def one_face(model: Estimator) -> float:
-        dist = model.predict_crops(chip[None])[0]
+        dist = model.distributions(rgb, [face])[0]
         ages.interval(dist)
         ages.group_probs(dist)
         return float(ages.expected_age(dist))

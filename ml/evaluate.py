@@ -59,7 +59,7 @@ def predict_all(estimator: Estimator, files: Iterator[tuple[data.Record, bytes]]
             unreadable += 1
             continue
         face = faces.main_face(rgb, estimator.detector.detect(rgb))
-        dist = estimator.predict_crops(faces.crop_or_whole(rgb, face, estimator.margin, estimator.size)[None])[0]
+        dist = estimator.distributions(rgb, [face])[0]
         rows["ms"].append((time.perf_counter() - start) * 1000)
         groups8 = estimator.ensemble_groups(rgb, face)
         if groups8 is not None:

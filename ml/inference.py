@@ -26,7 +26,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,14 +74,19 @@ LITERT_DIR = cache.CACHE_DIR / "litert"
 
 
 class Model:
-    """One exported model (``model.keras`` + ``meta.json``), compiled for single calls."""
+    """One exported model (``model.keras`` + ``meta.json``), compiled for single calls.
+
+    Test-time augmentation, when ``meta.json`` asks for it: ``tta_margins`` lists the crop
+    margins a face is scored at (default: the training margin alone) and ``flip_tta`` also
+    scores each crop's mirror image; :meth:`predict` averages a face's outputs over them."""
 
     def __init__(self, folder: Path, runtime: str | None = None) -> None:
         self.meta: dict[str, Any] = json.loads((folder / "meta.json").read_text())
         self.size: int = self.meta["input_size"]
-        self.margin: float = self.meta["margin"]
+        self.margin: float = self.meta["margin"]  # the training crops' margin
+        self.margins: tuple[float, ...] = tuple(self.meta.get("tta_margins", [self.margin]))
         self.version: str = self.meta["version"]
-        self.flip: bool = self.meta.get("flip_tta", False)  # also score the mirror image, average
+        self.flip: bool = self.meta.get("flip_tta", False)
         self.runtime = runtime or os.environ.get("AGEWEB_RUNTIME", "litert")
         if self.runtime not in RUNTIMES:
             raise ValueError(f"AGEWEB_RUNTIME must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
@@ -98,6 +103,13 @@ class Model:
             return np.asarray(self._call(x), np.float64)
         both = np.asarray(self._call(np.concatenate([x, x[:, :, ::-1]])), np.float64)
         return (both[: len(x)] + both[len(x) :]) / 2
+
+    def predict(self, rgb: faces.RGB, found: Sequence[faces.Face | None]) -> NDArray[np.float64]:
+        """Outputs for each face in ``rgb``, averaged over its crops at ``margins`` (in one
+        call); ``None`` stands for a pre-aligned chip used whole, as in evaluation."""
+        crops = [faces.crop_or_whole(rgb, face, margin, self.size) for face in found for margin in self.margins]
+        out = self(np.stack(crops))
+        return np.asarray(out.reshape(len(found), len(self.margins), -1).mean(axis=1), np.float64)
 
 
 class Estimator:
@@ -122,16 +134,20 @@ class Estimator:
         self.members = [Model(d, runtime) for d in sorted(folder.glob("*")) if (d / "model.keras").exists()]
 
     def predict_crops(self, crops: NDArray[np.uint8]) -> NDArray[np.float64]:
-        """101-way distributions for aligned crops of the age model's margin and size."""
+        """101-way distributions for aligned crops of the age model's size, one crop each."""
         return self.age_model(crops)
+
+    def distributions(self, rgb: faces.RGB, found: Sequence[faces.Face | None]) -> NDArray[np.float64]:
+        """101-way distributions for faces in ``rgb``, with the model's test-time augmentation;
+        ``None`` uses a pre-aligned chip whole, as :func:`ml.faces.chip_face` does."""
+        return self.age_model.predict(rgb, found)
 
     def ensemble_groups(self, rgb: faces.RGB, face: faces.Face | None) -> NDArray[np.float64] | None:
         """The ensemble's mean 8-group probabilities for one face (None without members);
-        ``face=None`` uses a pre-aligned chip whole, as :func:`ml.faces.chip_face` does."""
+        ``face=None`` uses a pre-aligned chip whole."""
         if not self.members:
             return None
-        outs = [m(faces.crop_or_whole(rgb, face, m.margin, m.size)[None])[0] for m in self.members]
-        return np.asarray(np.mean(outs, axis=0), np.float64)
+        return np.asarray(np.mean([m.predict(rgb, [face])[0] for m in self.members], axis=0), np.float64)
 
     def ensemble_age(self, groups: NDArray[np.float64]) -> float:
         """Stage 3: the expected age over the groups, each at its mean training age."""
@@ -146,8 +162,7 @@ class Estimator:
         usable = sorted(usable, key=lambda f: -f.box[2] * f.box[3])[:MAX_FACES]
         estimates: list[FaceEstimate] = []
         if usable:
-            crops = np.stack([faces.crop_face(rgb, f, self.margin, self.size) for f in usable])
-            for face, dist in zip(usable, self.predict_crops(crops), strict=True):
+            for face, dist in zip(usable, self.distributions(rgb, usable), strict=True):
                 estimates.append(self._face_estimate(face, dist, self.ensemble_groups(rgb, face)))
         return Estimate(
             width=rgb.shape[1],

@@ -161,3 +161,36 @@ def test_a_warm_estimator_runs_without_tensorflow(shipped_model: Path) -> None:
     code = "import sys; from ml.inference import Estimator; Estimator(); print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False"
+
+
+def _with_meta(shipped_model: Path, folder: Path, **changes: object) -> Path:
+    """A copy of the shipped model whose meta.json is changed (the weights are the same file)."""
+    import json
+    import shutil
+
+    shutil.copytree(shipped_model, folder, ignore=shutil.ignore_patterns("runs"))
+    meta = json.loads((folder / "meta.json").read_text())
+    meta = {k: v for k, v in meta.items() if k not in ("tta_margins", "flip_tta")}
+    (folder / "meta.json").write_text(json.dumps({**meta, **changes}))
+    return folder
+
+
+def test_test_time_augmentation_averages_the_listed_crops_and_their_mirrors(
+    shipped_model: Path, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    from ml.inference import Model
+
+    plain = Model(_with_meta(shipped_model, tmp_path / "a" / "age101"))
+    tta = Model(_with_meta(shipped_model, tmp_path / "b" / "age101", tta_margins=[0.05, 0.15], flip_tta=True))
+    assert (plain.margins, plain.flip) == ((plain.margin,), False) and (tta.margins, tta.flip) == ((0.05, 0.15), True)
+    face = faces.Detector().detect(astronaut)[0]
+    crops = [faces.crop_face(astronaut, face, margin, plain.size) for margin in (0.05, 0.15)]
+    views = np.stack(crops + [crop[:, ::-1] for crop in crops])
+    assert tta.predict(astronaut, [face])[0] == pytest.approx(plain(views).mean(axis=0), abs=1e-6)
+    single = faces.crop_face(astronaut, face, plain.margin, plain.size)
+    assert plain.predict(astronaut, [face])[0] == pytest.approx(plain(single[None])[0], abs=1e-6)
+    # several faces in one call keep their order; None is a pre-aligned chip used whole
+    both = tta.predict(astronaut, [None, face])
+    assert both[1] == pytest.approx(tta.predict(astronaut, [face])[0], abs=1e-6)
+    whole = faces.crop_or_whole(astronaut, None, 0.0, plain.size)
+    assert both[0] == pytest.approx(plain(np.stack([whole, whole[:, ::-1]])).mean(axis=0), abs=1e-6)

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 class Estimator(Protocol):
     def estimate(self, image: bytes) -> Estimate: ...
 
+    def estimate_frame(self, image: bytes) -> Estimate: ...
+
 
 _lock = threading.Lock()
 

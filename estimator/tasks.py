@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any
 from uuid import UUID
 
+from asgiref.sync import async_to_sync
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
+from channels.layers import get_channel_layer
 
+from .live import frame_estimate
 from .loader import load_estimator
 from .services import prediction_fail, prediction_run
 
@@ -31,6 +35,15 @@ def predict_age(prediction_id: str) -> None:
         logger.exception("predict_age failed for %s", prediction_id)
         prediction_fail(prediction_id=pk, reason=UNEXPECTED)
         raise
+
+
+# A live frame is worth something for a moment only: never retried or redelivered (a lost
+# frame is simply replaced by the next), and it expires unread (live.frame_dispatch).
+@shared_task(name="estimator.tasks.live_frame", acks_late=False, reject_on_worker_lost=False, ignore_result=True)
+def live_frame(frame: str, reply_to: str, seq: int) -> None:
+    """Estimate one base64 frame and send the answer to the stream's consumer."""
+    answer = frame_estimate(frame=base64.b64decode(frame))
+    async_to_sync(get_channel_layer().send)(reply_to, {"type": "live.result", "seq": seq, **answer})
 
 
 @worker_process_init.connect

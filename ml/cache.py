@@ -59,13 +59,13 @@ def cache_path(margin: float, size: int) -> Path:
     return CACHE_DIR / f"faces-m{round(margin * 100)}-s{size}.npz"
 
 
-_detector: faces.Detector | None = None
+_detector: faces.HogDetector | None = None
 
 
 def _crop(job: tuple[bytes, float, int]) -> tuple[NDArray[np.uint8] | None, bool]:
     global _detector  # one detector per worker process
     if _detector is None:
-        _detector = faces.Detector()
+        _detector = faces.HogDetector()
     blob, margin, size = job
     try:
         rgb = faces.decode(blob)

@@ -72,6 +72,9 @@ class FakeEstimator:
         face = fake_face((width // 4, height // 4, width // 2, height // 2))
         return Estimate(width=width, height=height, faces=[face], model_version=MODEL_VERSION)
 
+    def estimate_frame(self, image: bytes) -> Estimate:
+        return self.estimate(image)
+
 
 class TwoFacesEstimator:
     """Two faces, the first one reaching past the photo's left edge as detectors' boxes may."""
@@ -105,6 +108,9 @@ class BrokenEstimator:
 class RefusingEstimator:
     def estimate(self, image: bytes) -> Estimate:
         raise ValueError("cannot decode")  # what ml.inference.ImageError is
+
+    def estimate_frame(self, image: bytes) -> Estimate:
+        return self.estimate(image)
 
 
 class SlowFakeEstimator(FakeEstimator):

@@ -152,7 +152,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True  # results live in the database, not in a result backend
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_ROUTES = {"estimator.tasks.predict_age": {"queue": "inference"}}
+CELERY_TASK_ROUTES = {
+    "estimator.tasks.predict_age": {"queue": "inference"},
+    "estimator.tasks.live_frame": {"queue": "live"},  # never behind uploads (make worker-live)
+}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ACKS_LATE = True  # a task is acknowledged only once it has run ...
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ... and requeued if its process died
@@ -208,6 +211,18 @@ AGEWEB_MAX_STORED_SIDE = env_int("AGEWEB_MAX_STORED_SIDE", 2560, minimum=64)
 AGEWEB_JPEG_QUALITY = env_int("AGEWEB_JPEG_QUALITY", 90, minimum=1)
 # A photo whose worker died this many times is marked failed instead of retried again.
 AGEWEB_MAX_ATTEMPTS = env_int("AGEWEB_MAX_ATTEMPTS", 3, minimum=1)
+
+# Live webcam (/ws/live/): limits per user and connection (README: "Live webcam").
+AGEWEB_LIVE_MAX_CONNECTIONS = env_int("AGEWEB_LIVE_MAX_CONNECTIONS", 2, minimum=1)
+AGEWEB_LIVE_MAX_FPS = env_int("AGEWEB_LIVE_MAX_FPS", 30, minimum=1)
+AGEWEB_LIVE_IDLE_SECONDS = env_int("AGEWEB_LIVE_IDLE_SECONDS", 30, minimum=1)
+# A frame the worker has not answered in this time is given up (the server is busy).
+AGEWEB_LIVE_FRAME_TIMEOUT = env_int("AGEWEB_LIVE_FRAME_TIMEOUT", 5, minimum=1)
+AGEWEB_LIVE_MAX_FRAME_BYTES = 2 * 1024 * 1024
+AGEWEB_LIVE_MAX_FRAME_SIDES = (1920, 1080)
+# `manage.py runserver` (Daphne) would drop a websocket message over 1 MiB without a word;
+# let frames up to the limit and a little over it through, so that they get a clear error.
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = 4 * 1024 * 1024
 
 LOGGING = {
     "version": 1,

@@ -55,6 +55,7 @@ def shipped_model() -> Path:
     return MODEL_DIR
 
 
-@pytest.fixture(scope="module")
-def detector() -> faces.Detector:
-    return faces.Detector()
+@pytest.fixture(scope="module", params=sorted(faces.DETECTORS))
+def detector(request: pytest.FixtureRequest) -> faces.Detector:
+    """Each face detector in turn: the tests hold for both."""
+    return faces.make_detector(request.param)

@@ -79,7 +79,7 @@ def test_the_eyes_are_level_after_alignment(
 
 
 def test_the_crop_spans_the_box_plus_the_margin_on_each_side() -> None:
-    level = ((60.0, 40.0), (56.0, 40.0), (40.0, 40.0), (44.0, 40.0), (50.0, 50.0))
+    level = ((42.0, 40.0), (58.0, 40.0), (50.0, 50.0))  # eyes level, then the nose
     face = faces.Face(box=(30, 30, 40, 40), landmarks=level, score=1.0)
     for margin in (0.0, 0.2, 0.4):
         matrix = faces.alignment_matrix(face, margin, 100)
@@ -95,7 +95,7 @@ def test_a_margin_beyond_the_image_replicates_the_border() -> None:
     image[:, :50] = (255, 0, 0)
     image[:, 50:] = (0, 0, 255)
     face = faces.Face(
-        box=(0, 0, 60, 60), landmarks=((40.0, 20.0), (36.0, 20.0), (20.0, 20.0), (24.0, 20.0), (30.0, 35.0)), score=1.0
+        box=(0, 0, 60, 60), landmarks=((22.0, 20.0), (38.0, 20.0), (30.0, 35.0)), score=1.0
     )
     crop = faces.crop_face(image, face, 0.4, 64)
     assert crop[0, 0].tolist() == [255, 0, 0]  # left of and above the image: replicated red
@@ -108,7 +108,7 @@ def test_a_downscaled_crop_averages_fine_detail_instead_of_aliasing() -> None:
     them and leaves stripes of nearly full contrast (std 63.5 and 127.5 here)."""
     image = np.zeros((300, 300, 3), np.uint8)
     image[:, ::2] = 255
-    level = ((170.0, 120.0), (160.0, 120.0), (130.0, 120.0), (140.0, 120.0), (150.0, 160.0))
+    level = ((135.0, 120.0), (165.0, 120.0), (150.0, 160.0))
     face = faces.Face(box=(90, 90, 120, 120), landmarks=level, score=1.0)
     for size in (80, 40):  # 1.5 and 3 source pixels per output pixel
         crop = faces.crop_face(image, face, 0.0, size).astype(np.float64)

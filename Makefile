@@ -9,7 +9,7 @@ WORKER_CONCURRENCY ?= $(shell nproc)
 WEB_WORKERS ?= 2
 LINTED := ml tests/ml ageweb accounts estimator tools tests/web tests/integration tests/fakes.py tests/photos.py conftest.py manage.py
 
-.PHONY: setup models run test worker web migrate lint typecheck loadtest
+.PHONY: setup models run test worker worker-inference worker-live livebench web migrate lint typecheck loadtest
 
 setup: $(VENV)/.installed
 
@@ -33,10 +33,23 @@ migrate: setup
 run: migrate models
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-# A Celery worker for the inference queue (needs REDIS_URL; DATABASE_URL as the web's).
+# The Celery workers (need REDIS_URL; DATABASE_URL as the web's): one for uploads' "inference"
+# queue and one for live webcam frames' "live" queue, so that frames never wait behind photos.
 worker: setup models
+	$(MAKE) -j2 worker-inference worker-live
+
+worker-inference: setup models
 	$(VENV)/bin/celery -A ageweb worker -Q inference --concurrency $(WORKER_CONCURRENCY) \
-		--prefetch-multiplier 1 --loglevel INFO
+		--prefetch-multiplier 1 --loglevel INFO -n inference@%h
+
+worker-live: setup models
+	$(VENV)/bin/celery -A ageweb worker -Q live --concurrency $(WORKER_CONCURRENCY) \
+		--prefetch-multiplier 1 --loglevel INFO -n live@%h
+
+# Live webcam benchmark: websocket clients streaming real faces, embedded and through the
+# production path (uvicorn + Redis + a Celery "live" worker); prints results/s, latency, jitter.
+livebench: setup models
+	$(PY) -m tools.livebench
 
 # The production ASGI server (HTTP and websockets); daphne works too:
 # .venv/bin/daphne -b $(HOST) -p $(PORT) ageweb.asgi:application

@@ -60,6 +60,11 @@ def result(request: HttpRequest, prediction_id: UUID) -> HttpResponse:
 
 
 @login_required
+def live(request: HttpRequest) -> HttpResponse:
+    return render(request, "estimator/live.html")
+
+
+@login_required
 def history(request: HttpRequest) -> HttpResponse:
     page = Paginator(prediction_list(owner=_user(request)), 24).get_page(request.GET.get("page"))
     return render(request, "estimator/history.html", {"page": page})

@@ -104,6 +104,17 @@ class Stack:
         ])  # fmt: skip
         self._wait(lambda: " ready." in self.log("worker")[marker:], "worker", timeout)
 
+    def start_live_worker(self, timeout: float = 180) -> None:
+        """A worker of its own for the "live" queue (live webcam frames), as `make worker` starts."""
+        marker = len(self.log("live"))
+        self._spawn("live", [
+            sys.executable, "-m", "celery", "-A", "ageweb", "worker", "-Q", "live",
+            "--concurrency", str(self.concurrency), "--pool", "prefork", "--prefetch-multiplier", "1",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-n", f"{self.name}-live@%h", "--loglevel", "INFO",
+        ])  # fmt: skip
+        self._wait(lambda: " ready." in self.log("live")[marker:], "live", timeout)
+
     def start_server(self, timeout: float = 60) -> None:
         app = "ageweb.asgi:application"
         if self.server == "daphne":
@@ -170,13 +181,24 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    *, workdir: Path, estimator: str, server: str = "uvicorn", concurrency: int = 1, env: dict[str, str] | None = None
+    *,
+    workdir: Path,
+    estimator: str,
+    server: str = "uvicorn",
+    concurrency: int = 1,
+    env: dict[str, str] | None = None,
+    workers: bool = True,
 ) -> Iterator[Stack]:
+    """The stack, cleaned up afterwards. ``workers=False`` runs it as `make run` does:
+    no Redis, inference on threads of the web server (the embedded mode)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(workdir=workdir, estimator=estimator, server=server, concurrency=concurrency, env=env or {})
+    env = env or {} if workers else {**(env or {}), "REDIS_URL": ""}
+    stack = Stack(workdir=workdir, estimator=estimator, server=server, concurrency=concurrency, env=env)
     try:
         stack.create_database()
-        stack.start_worker()
+        if workers:
+            stack.start_worker()
+            stack.start_live_worker()
         stack.start_server()
         yield stack
     finally:
@@ -229,6 +251,17 @@ class SiteClient:
             items += page["results"]
             url = page["next"]
         return items
+
+    def live(self, frames: list[bytes], timeout: float = 60) -> list[dict[str, Any]]:
+        """Stream ``frames`` over /ws/live/ with the API token, each after the last one's
+        answer (one in flight); returns the answers."""
+        url = re.sub(r"^http", "ws", self.base_url) + "/ws/live/"
+        answers = []
+        with ws_connect(url, additional_headers=self._auth(), open_timeout=30, max_size=2**22) as ws:
+            for frame in frames:
+                ws.send(frame)
+                answers.append(json.loads(ws.recv(timeout=timeout)))
+        return answers
 
     def watch(self, prediction_id: str, timeout: float = 120) -> list[dict[str, Any]]:
         """What the result page receives over its websocket, until the prediction finishes."""

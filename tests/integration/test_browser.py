@@ -114,3 +114,42 @@ def test_a_person_takes_a_photo_with_the_camera_and_sees_the_age(chromium: Any, 
     age = expect_result(page, "result-camera.png")
     assert re.fullmatch(r"\d{1,3} years", age)
     page.close()
+
+
+def test_a_person_goes_live_and_sees_an_age_follow_the_face(chromium: Any, real_stack: Stack) -> None:
+    page = signed_up_page(chromium, real_stack)
+    page.click("nav >> text=Live")
+    page.wait_for_url(re.compile(r"/live/$"))
+    page.click("#stream-start")
+    page.wait_for_function("() => / years, likely /.test(document.getElementById('stream-faces').textContent)")
+    shown = page.text_content("#stream-faces li") or ""
+    assert re.fullmatch(r"Face 1: \d{1,3} years, likely \d+\u2013\d+", shown), shown
+    page.wait_for_function("() => parseFloat(document.getElementById('stat-rate').textContent) > 0")
+    assert page.text_content("#stream-status") == "Live"
+    assert page.text_content("#stat-model").startswith("age101")
+    # the overlay has drawn the box and its label: some of its pixels are the accent colour
+    drawn = page.evaluate(
+        "() => { const c = document.getElementById('stream-overlay');"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0) n++; return n; }"
+    )
+    assert drawn > 500
+    page.screenshot(path=str(ARTIFACTS / "live.png"), full_page=True)
+    page.click("#stream-keep")
+    page.wait_for_selector("#stream-kept a")
+    page.click("#stream-kept a")
+    age = expect_result(page, "result-live-kept.png")
+    assert re.fullmatch(r"\d{1,3} years", age)
+    page.close()
+
+
+def test_the_live_page_fits_a_phone(chromium: Any, real_stack: Stack) -> None:
+    page = signed_up_page(chromium, real_stack)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{real_stack.base_url}/live/")
+    page.click("#stream-start")
+    page.wait_for_function("() => parseFloat(document.getElementById('stat-rate').textContent) > 0")
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0
+    page.screenshot(path=str(ARTIFACTS / "live-phone.png"), full_page=True)
+    page.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from typing import Any
 
 import pytest
 
@@ -47,3 +49,38 @@ def test_a_photo_without_a_face_says_no_face_found(person: SiteClient) -> None:
     assert result["status"] == "done"
     assert result["faces"] == []
     assert result["message"] == "No face found in this photo."
+
+
+def test_live_frames_go_through_the_live_worker_and_come_back_with_ages(person: SiteClient, real_stack: Stack) -> None:
+    answers = person.live([photos.face_photo(640, 480)] * 4)
+    assert [(a["type"], a["seq"]) for a in answers] == [("result", i) for i in range(4)]
+    faces = [a["faces"] for a in answers]
+    assert all(len(f) == 1 for f in faces)
+    assert {f[0]["track"] for f in faces} == {1}  # one person, one track
+    assert 18 <= faces[-1][0]["age"] <= 75 and faces[-1][0]["steady"]
+    assert answers[0]["model_version"].startswith("age101")
+    # the live worker answered, not the uploads' worker
+    assert "estimator.tasks.live_frame[" in real_stack.log("live")
+    assert "estimator.tasks.live_frame[" not in real_stack.log("worker")
+
+
+def test_two_people_streaming_at_once_each_get_only_their_own_answers(person: SiteClient, real_stack: Stack) -> None:
+    other = SiteClient(real_stack.base_url)
+    other.sign_up(f"real_{uuid.uuid4().hex[:8]}")
+    mine, theirs = {}, {}
+
+    def stream(client: SiteClient, frame: bytes, into: dict[str, Any]) -> None:
+        into["answers"] = client.live([frame] * 5)
+
+    wide, portrait = photos.face_photo(640, 480), photos.face_photo(480, 640)
+    threads = [
+        threading.Thread(target=stream, args=(person, wide, mine)),
+        threading.Thread(target=stream, args=(other, portrait, theirs)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [(a["width"], a["height"]) for a in mine["answers"]] == [(640, 480)] * 5
+    assert [(a["width"], a["height"]) for a in theirs["answers"]] == [(480, 640)] * 5
+    assert [a["seq"] for a in theirs["answers"]] == list(range(5))

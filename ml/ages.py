@@ -47,6 +47,16 @@ def interval(dist: ArrayLike, low: float = 0.1, high: float = 0.9) -> tuple[Floa
     return percentile_age(dist, low), percentile_age(dist, high)
 
 
+def sharpen(dist: ArrayLike, temperature: float) -> Floats:
+    """Each distribution with its log-probabilities divided by ``temperature`` (below 1:
+    more peaked, above 1: flatter), renormalised: the softmax of logits / temperature."""
+    logits = np.log(np.clip(np.asarray(dist, np.float64), 1e-12, None)) / temperature
+    logits -= logits.max(axis=-1, keepdims=True)
+    weights = np.exp(logits)
+    out: Floats = weights / weights.sum(axis=-1, keepdims=True)
+    return out
+
+
 def group_of(age: ArrayLike) -> NDArray[np.int64]:
     """Index into GROUPS of each (integer or real) age; real ages are rounded first."""
     a = np.clip(np.rint(np.asarray(age, np.float64)), 0, 100)

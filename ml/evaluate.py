@@ -125,7 +125,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="folder or .tar(.gz) of UTKFace-named images")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"a folder name under {MODELS_DIR}")
-    parser.add_argument("--detector", default="yunet", choices=sorted(faces.DETECTORS), help="face detector")
+    parser.add_argument(
+        "--detector", default="hog+yunet", choices=sorted(faces.DETECTORS), help="face detector (default: the uploads')"
+    )
     parser.add_argument("--split", default="all", choices=["all", "train", "val", "test"])
     parser.add_argument("--clean", action="store_true", help="apply ml.data's cleaning rules")
     parser.add_argument("--limit", type=int, help="score the first N images only")

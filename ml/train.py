@@ -216,7 +216,7 @@ def export(checkpoint: Path, cfg: dict[str, Any], out_dir: Path, metrics: dict[s
         "trained_on": "UTKFace (aligned & cropped), ml.data split 'train'",
         "metrics": metrics,
     }
-    for key in ("tta_margins", "flip_tta"):  # how ml.inference scores a face (see Model there)
+    for key in ("tta_margins", "flip_tta", "temperature"):  # how ml.inference scores a face (see Model there)
         if key in cfg:
             meta[key] = cfg[key]
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=1))

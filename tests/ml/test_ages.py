@@ -68,3 +68,12 @@ def test_gaussian_labels_are_normalised_and_centred() -> None:
     assert dist.sum(axis=1) == pytest.approx([1.0, 1.0])
     assert ages.expected_age(dist) == pytest.approx([25.0, 60.0], abs=1e-6)
     assert dist.argmax(axis=1).tolist() == [25, 60]
+
+
+def test_sharpening_keeps_the_mode_and_narrows_the_interval() -> None:
+    dist = ages.gaussian_labels(np.array([30.0]), 6.0)[0]
+    sharp = ages.sharpen(dist, 0.5)
+    assert sharp.sum() == pytest.approx(1.0) and sharp.argmax() == dist.argmax() == 30
+    assert ages.sharpen(dist, 1.0) == pytest.approx(dist)
+    (low, high), (slow, shigh) = ages.interval(dist), ages.interval(sharp)
+    assert shigh - slow == pytest.approx((high - low) / np.sqrt(2), rel=0.05)  # a Gaussian's sigma / sqrt(2)

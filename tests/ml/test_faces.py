@@ -94,9 +94,7 @@ def test_a_margin_beyond_the_image_replicates_the_border() -> None:
     image = np.zeros((100, 100, 3), np.uint8)
     image[:, :50] = (255, 0, 0)
     image[:, 50:] = (0, 0, 255)
-    face = faces.Face(
-        box=(0, 0, 60, 60), landmarks=((22.0, 20.0), (38.0, 20.0), (30.0, 35.0)), score=1.0
-    )
+    face = faces.Face(box=(0, 0, 60, 60), landmarks=((22.0, 20.0), (38.0, 20.0), (30.0, 35.0)), score=1.0)
     crop = faces.crop_face(image, face, 0.4, 64)
     assert crop[0, 0].tolist() == [255, 0, 0]  # left of and above the image: replicated red
     assert not (crop.sum(axis=2) == 0).any()  # never black
@@ -150,3 +148,28 @@ def test_a_face_in_a_large_photo_is_found_on_the_downscaled_copy(
     x, _, w, _ = found[0].box
     small = detector.detect(astronaut)[0].box
     assert x == pytest.approx(small[0] * 4, rel=0.1) and w == pytest.approx(small[2] * 4, rel=0.1)
+
+
+def test_the_cascade_adds_only_the_faces_its_first_detector_missed(astronaut: NDArray[np.uint8]) -> None:
+    hog, yunet = faces.HogDetector(), faces.YuNetDetector()
+    cascade = faces.CascadeDetector(hog, yunet)
+    assert cascade.detect(astronaut) == hog.detect(astronaut)  # both found her: HOG's face, once
+    gray = np.full_like(astronaut, 128)
+    gray[100:400, 100:400] = astronaut[50:350, 110:410]  # still found by both
+    assert len(cascade.detect(gray)) == 1
+    blind = faces.CascadeDetector(_Blind(), yunet)
+    assert blind.detect(astronaut) == yunet.detect(astronaut)
+
+
+class _Blind:
+    def detect(self, rgb: NDArray[np.uint8]) -> list[faces.Face]:
+        return []
+
+
+def test_yunet_finds_faces_that_hog_misses() -> None:
+    """A face turned 50 degrees in the image: beyond HOG's upright templates."""
+    from skimage import data
+
+    tilted = rotate(np.asarray(data.astronaut()), 50.0)
+    assert faces.HogDetector().detect(tilted) == []
+    assert len(faces.YuNetDetector().detect(tilted)) == 1

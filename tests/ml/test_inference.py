@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ml import cache, faces
+from ml import ages, cache, faces
 from ml.inference import AGE_GROUPS, Estimator, ImageError
 
 
@@ -32,7 +32,7 @@ def test_the_astronaut_gets_a_plausible_age(estimator: Estimator, astronaut_jpeg
     assert len(face.distribution) == 101 and sum(face.distribution) == pytest.approx(1.0, abs=1e-4)
     x, y, w, _ = face.box
     assert 150 < x < 220 and 60 < y < 120 and 70 < w < 110
-    assert len(face.landmarks) == 5 and face.detection_score > 0.5
+    assert len(face.landmarks) == 3 and face.detection_score > 0.5  # eyes and nose
     assert result.model_version == estimator.version and result.versions
 
 
@@ -115,7 +115,7 @@ def test_litert_gives_the_same_distribution_as_tensorflow(shipped_model: Path, a
     served, on_tf = Model(shipped_model), Model(shipped_model, runtime="keras")
     assert served.runtime == "litert"
     rgb = faces.decode(astronaut_jpeg)
-    chip = faces.crop_face(rgb, faces.Detector().detect(rgb)[0], served.margin, served.size)
+    chip = faces.crop_face(rgb, faces.YuNetDetector().detect(rgb)[0], served.margin, served.size)
     batch = np.stack([chip, chip[:, ::-1], np.zeros_like(chip)])  # the batch size changes between calls
     for crops in (chip[None], batch, chip[None]):
         assert served(crops) == pytest.approx(on_tf(crops), abs=1e-5)
@@ -170,7 +170,7 @@ def _with_meta(shipped_model: Path, folder: Path, **changes: object) -> Path:
 
     shutil.copytree(shipped_model, folder, ignore=shutil.ignore_patterns("runs"))
     meta = json.loads((folder / "meta.json").read_text())
-    meta = {k: v for k, v in meta.items() if k not in ("tta_margins", "flip_tta")}
+    meta = {k: v for k, v in meta.items() if k not in ("tta_margins", "flip_tta", "temperature")}
     (folder / "meta.json").write_text(json.dumps({**meta, **changes}))
     return folder
 
@@ -183,7 +183,7 @@ def test_test_time_augmentation_averages_the_listed_crops_and_their_mirrors(
     plain = Model(_with_meta(shipped_model, tmp_path / "a" / "age101"))
     tta = Model(_with_meta(shipped_model, tmp_path / "b" / "age101", tta_margins=[0.05, 0.15], flip_tta=True))
     assert (plain.margins, plain.flip) == ((plain.margin,), False) and (tta.margins, tta.flip) == ((0.05, 0.15), True)
-    face = faces.Detector().detect(astronaut)[0]
+    face = faces.YuNetDetector().detect(astronaut)[0]
     crops = [faces.crop_face(astronaut, face, margin, plain.size) for margin in (0.05, 0.15)]
     views = np.stack(crops + [crop[:, ::-1] for crop in crops])
     assert tta.predict(astronaut, [face])[0] == pytest.approx(plain(views).mean(axis=0), abs=1e-6)
@@ -194,3 +194,28 @@ def test_test_time_augmentation_averages_the_listed_crops_and_their_mirrors(
     assert both[1] == pytest.approx(tta.predict(astronaut, [face])[0], abs=1e-6)
     whole = faces.crop_or_whole(astronaut, None, 0.0, plain.size)
     assert both[0] == pytest.approx(plain(np.stack([whole, whole[:, ::-1]])).mean(axis=0), abs=1e-6)
+
+
+def test_the_temperature_sharpens_the_averaged_distribution(
+    shipped_model: Path, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    from ml.inference import Model
+
+    plain = Model(_with_meta(shipped_model, tmp_path / "a" / "age101", tta_margins=[0.05, 0.15]))
+    sharp = Model(_with_meta(shipped_model, tmp_path / "b" / "age101", tta_margins=[0.05, 0.15], temperature=0.8))
+    face = faces.YuNetDetector().detect(astronaut)[0]
+    average, sharpened = plain.predict(astronaut, [face])[0], sharp.predict(astronaut, [face])[0]
+    assert sharpened == pytest.approx(ages.sharpen(average, 0.8), abs=1e-6)
+    assert sharpened.sum() == pytest.approx(1.0)
+    width = [float(np.subtract(*ages.interval(d)[::-1])) for d in (average, sharpened)]
+    assert width[1] < width[0]
+
+
+def test_the_shipped_model_is_calibrated() -> None:
+    """The shipped meta.json names the temperature fitted on the validation split."""
+    import json
+
+    from ml.inference import DEFAULT_MODEL, MODELS_DIR
+
+    meta = json.loads((MODELS_DIR / DEFAULT_MODEL / "meta.json").read_text())
+    assert 0.5 < meta["temperature"] < 1.0

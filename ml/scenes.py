@@ -1,0 +1,254 @@
+"""End-to-end evaluation on photos, not chips: test-split faces placed in larger scenes.
+
+    python -m ml.scenes --data DIR_OR_TAR [--photos 300] [--seed 0] [--json] [--save FILE.json]
+
+Each scene is a photo of 480 to 1920 pixels a side: a background (a real photo without
+people from scikit-image's data, or a smooth gradient with noise), one to three UTKFace
+test-split chips pasted in at face sizes from 40 to 600 pixels (log-uniform, wherever they
+fit without overlapping) with soft edges, then saved as JPEG, PNG or WebP, a quarter of them
+stored sideways or upside down with the EXIF orientation that turns them upright. Every
+scene goes through the uploads' whole pipeline (``Estimator.estimate``: decode, EXIF,
+detection, crops, model); each detected face is matched to the placed chip whose square
+holds its centre at a plausible size. It reports:
+
+- ``recall`` (every placed face), ``recall_60`` (faces of 60 px and more), and by size;
+  a face found but smaller than the model's minimum (``ml.faces.MIN_FACE``) counts as missed;
+- ``false_faces``: detections matching no placed face (and per 100 photos);
+- for the matched faces, the same figures as ``ml.evaluate`` (n, mae, cs5, acc8, the 80%
+  interval's coverage, by age band, gender and race);
+- ``chip_vs_scene``: the same face's age estimated on its chip alone and in the scene,
+  median change and share changing by more than 5 years.
+
+A placed face's size is its chip's side times 0.78, the share of a 200-px UTKFace chip that
+HOG's face box covers (median over 600 chips).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+from tqdm import tqdm
+
+from ml import ages, data, faces
+from ml.evaluate import labelled_files, summarise
+from ml.inference import Estimate, Estimator
+
+FACE_SHARE = 0.78  # HOG's face box side / chip side on UTKFace's 200-px chips
+SIZES = ((640, 480), (1024, 768), (1280, 960), (1920, 1080), (480, 640), (1080, 1440), (800, 800))
+BACKGROUNDS = ("coffee", "chelsea", "rocket", "coins", "horse", "clock", "hubble_deep_field", "brick", "gravel")
+SIZE_BANDS = ((0, 60), (60, 120), (120, 300), (300, 10_000))
+# EXIF orientation -> how the stored pixels are turned from upright (PIL's transpose).
+ORIENTATIONS = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+
+
+@dataclass(frozen=True)
+class Placed:
+    record: data.Record
+    chip: bytes
+    box: tuple[int, int, int, int]  # the chip's square in the upright scene
+
+    @property
+    def face_side(self) -> float:
+        return self.box[2] * FACE_SHARE
+
+
+@dataclass(frozen=True)
+class Scene:
+    image: bytes  # encoded, possibly with an EXIF orientation
+    width: int  # upright
+    height: int
+    placed: list[Placed]
+    fmt: str
+    orientation: int  # 1: upright as stored
+
+
+def _background(rng: np.random.Generator, width: int, height: int) -> NDArray[np.uint8]:
+    import skimage.data
+
+    name = BACKGROUNDS[rng.integers(len(BACKGROUNDS))] if rng.random() < 0.8 else None
+    if name is None:  # a smooth gradient with some noise
+        ys, xs = np.mgrid[0:height, 0:width] / max(width, height)
+        a, b = rng.integers(40, 220, size=(2, 3))
+        grad = a + (b - a) * ((xs + ys) / 2)[..., None]
+        return np.asarray(np.clip(grad + rng.normal(0, 6, grad.shape), 0, 255), np.uint8)
+    image = np.asarray(getattr(skimage.data, name)())
+    if image.ndim == 2:
+        image = np.stack([image] * 3, axis=-1)
+    image = image[..., :3].astype(np.uint8)
+    scale = max(width / image.shape[1], height / image.shape[0])
+    big = cv2.resize(image, (math.ceil(image.shape[1] * scale), math.ceil(image.shape[0] * scale)))
+    top, left = rng.integers(big.shape[0] - height + 1), rng.integers(big.shape[1] - width + 1)
+    return np.ascontiguousarray(big[top : top + height, left : left + width])
+
+
+def _soft_mask(side: int) -> NDArray[np.float32]:
+    """1 inside the chip, fading to 0 over its outer 8%: no hard square edge in the scene."""
+    ramp = np.clip(np.minimum(np.arange(side), np.arange(side)[::-1]) / max(side * 0.08, 1.0), 0, 1)
+    return np.asarray(np.minimum.outer(ramp, ramp), np.float32)[..., None]
+
+
+def build_scene(rng: np.random.Generator, pool: list[tuple[data.Record, bytes]]) -> Scene:
+    width, height = SIZES[rng.integers(len(SIZES))]
+    canvas = _background(rng, width, height).astype(np.float32)
+    placed: list[Placed] = []
+    for _ in range(int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))):
+        record, chip = pool[rng.integers(len(pool))]
+        face = math.exp(rng.uniform(math.log(40), math.log(600)))
+        side = round(min(face / FACE_SHARE, 0.9 * min(width, height)))
+        for _ in range(20):  # a place that overlaps no other chip
+            x, y = int(rng.integers(width - side + 1)), int(rng.integers(height - side + 1))
+            if all(_apart((x, y, side, side), p.box) for p in placed):
+                rgb = cv2.resize(faces.decode(chip), (side, side), interpolation=cv2.INTER_AREA)
+                mask = _soft_mask(side)
+                region = canvas[y : y + side, x : x + side]
+                canvas[y : y + side, x : x + side] = region * (1 - mask) + rgb.astype(np.float32) * mask
+                placed.append(Placed(record, chip, (x, y, side, side)))
+                break
+    upright = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
+    orientation = int(rng.choice([1, 3, 6, 8], p=[0.75, 0.05, 0.1, 0.1]))
+    stored = upright.transpose(ORIENTATIONS[orientation]) if orientation != 1 else upright
+    fmt = str(rng.choice(["JPEG", "PNG", "WEBP"], p=[0.7, 0.15, 0.15]))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    stored.save(out, fmt, exif=exif.tobytes(), **({"quality": 88} if fmt != "PNG" else {}))
+    return Scene(out.getvalue(), width, height, placed, fmt, orientation)
+
+
+def _apart(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0] or a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1]
+
+
+def build_scenes(pool: list[tuple[data.Record, bytes]], count: int, seed: int) -> Iterator[Scene]:
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        yield build_scene(rng, pool)
+
+
+def match(placed: list[Placed], boxes: list[tuple[int, int, int, int]]) -> dict[int, int]:
+    """Placed face index -> detection index: the detection's centre inside the chip's
+    square and its side within 0.5-1.6 times the placed face's, nearest centres first."""
+    pairs = []
+    for i, p in enumerate(placed):
+        px, py, ps, _ = p.box
+        for j, (x, y, w, h) in enumerate(boxes):
+            cx, cy = x + w / 2, y + h / 2
+            inside = px <= cx <= px + ps and py <= cy <= py + ps
+            if inside and 0.5 <= max(w, h) / p.face_side <= 1.6:
+                pairs.append((math.hypot(cx - px - ps / 2, cy - py - ps / 2), i, j))
+    found: dict[int, int] = {}
+    for _, i, j in sorted(pairs):
+        if i not in found and j not in found.values():
+            found[i] = j
+    return found
+
+
+def evaluate(estimator: Estimator, scenes: Iterator[Scene], count: int) -> dict[str, Any]:
+    rows: dict[str, list[Any]] = {k: [] for k in ("age", "gender", "race", "dist", "chip_age", "side")}
+    sizes, hits, false_faces, photos = [], [], 0, 0
+    for scene in tqdm(scenes, total=count, desc="scenes", mininterval=5):
+        photos += 1
+        result = estimator.estimate(scene.image)
+        assert (result.width, result.height) == (scene.width, scene.height), "EXIF orientation not applied"
+        found = match(scene.placed, [f.box for f in result.faces])
+        false_faces += len(result.faces) - len(found)
+        for i, placed in enumerate(scene.placed):
+            sizes.append(placed.face_side)
+            hits.append(i in found)
+            if i not in found:
+                continue
+            face = result.faces[found[i]]
+            record = placed.record
+            for key, value in (
+                ("age", record.age),
+                ("gender", -1 if record.gender is None else record.gender),
+                ("race", -1 if record.race is None else record.race),
+                ("dist", face.distribution),
+                ("chip_age", _central_age(estimator.estimate(placed.chip))),
+                ("side", placed.face_side),
+            ):
+                rows[key].append(value)
+    hit, side = np.array(hits), np.array(sizes)
+    out = {k: np.array(v) for k, v in rows.items()}
+    result_ages = ages.expected_age(out["dist"])
+    change = np.abs(result_ages - out["chip_age"])
+    change = change[~np.isnan(change)]
+    summary = summarise(out["age"], out["dist"], out["gender"], out["race"])
+    return {
+        **summary,
+        "photos": photos,
+        "placed": len(hits),
+        "recall": round(float(hit.mean()), 4),
+        "recall_60": round(float(hit[side >= 60].mean()), 4),
+        "recall_by_size": {
+            f"{lo}-{hi if hi < 10_000 else ''}": {
+                "n": int(((side >= lo) & (side < hi)).sum()),
+                "recall": round(float(hit[(side >= lo) & (side < hi)].mean()), 4),
+            }
+            for lo, hi in SIZE_BANDS
+        },
+        "false_faces": int(false_faces),
+        "false_faces_per_100_photos": round(100 * false_faces / max(photos, 1), 2),
+        "interval80_width": round(float(np.subtract(*ages.interval(out["dist"])[::-1]).mean()), 2),
+        "chip_vs_scene": {
+            "n": len(change),
+            "median_change": round(float(np.median(change)), 2) if len(change) else None,
+            "share_over_5": round(float((change > 5).mean()), 4) if len(change) else None,
+        },
+    }
+
+
+def _central_age(estimate: Estimate) -> float:
+    """The age of the face nearest the centre of a chip (NaN when none was found)."""
+    if not estimate.faces:
+        return math.nan
+    cx, cy = estimate.width / 2, estimate.height / 2
+    face = min(estimate.faces, key=lambda f: math.hypot(f.box[0] + f.box[2] / 2 - cx, f.box[1] + f.box[3] / 2 - cy))
+    return face.age
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="folder or .tar(.gz) of UTKFace-named images")
+    parser.add_argument("--split", default="test", choices=["train", "val", "test"])
+    parser.add_argument("--photos", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", help="write the JSON result to this file")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    args = parser.parse_args()
+    pool = list(labelled_files(args.data, args.split, clean=True))
+    if not pool:
+        raise SystemExit("no UTKFace-named images found")
+    estimator = Estimator()
+    result = evaluate(estimator, build_scenes(pool, args.photos, args.seed), args.photos)
+    result.update(model=estimator.version, split=args.split, seed=args.seed)
+    print(
+        f"{result['photos']} photos, {result['placed']} faces ({args.split} split), model {result['model']}: "
+        f"recall {result['recall']:.1%} ({result['recall_60']:.1%} of faces of 60 px and more), "
+        f"{result['false_faces']} false faces; on the {result['n']} found: MAE {result['mae']:.2f}, "
+        f"within 5 years {result['cs5']:.1%}, 8-group accuracy {result['acc8']:.1%}, "
+        f"80% range holds the age {result['interval80_coverage']:.1%}; chip alone vs in the photo: median change "
+        f"{result['chip_vs_scene']['median_change']} years, {result['chip_vs_scene']['share_over_5']:.1%} over 5"
+    )
+    for size, part in result["recall_by_size"].items():
+        print(f"  faces {size} px: {part['n']}, recall {part['recall']:.1%}")
+    print("  by_age: " + ", ".join(f"{k} {v['mae']} (n={v['n']})" for k, v in result["by_age"].items()))
+    if args.save:
+        Path(args.save).write_text(json.dumps(result, indent=1) + "\n")
+    if args.json:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

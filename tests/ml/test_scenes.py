@@ -1,0 +1,44 @@
+"""The end-to-end scene builder: what it says it placed is where it placed it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ml import data, faces, scenes
+from ml.evaluate import labelled_files
+
+
+@pytest.fixture(scope="module")
+def pool(utkface_sample: Path) -> list[tuple[data.Record, bytes]]:
+    return list(labelled_files(utkface_sample, "all", clean=False))
+
+
+def test_each_placed_chip_is_in_the_upright_scene_where_the_scene_says(pool: list[tuple[data.Record, bytes]]) -> None:
+    rng = np.random.default_rng(3)
+    orientations = set()
+    for _ in range(12):
+        scene = scenes.build_scene(rng, pool)
+        orientations.add(scene.orientation)
+        rgb = faces.decode(scene.image)  # applies the EXIF orientation
+        assert rgb.shape[:2] == (scene.height, scene.width)
+        assert 1 <= len(scene.placed) <= 3
+        for placed in scene.placed:
+            x, y, side, _ = placed.box
+            assert x >= 0 and x + side <= scene.width and y >= 0 and y + side <= scene.height
+            expected = cv2.resize(faces.decode(placed.chip), (side, side), interpolation=cv2.INTER_AREA)
+            inner = slice(side // 5, side - side // 5)  # away from the soft edge
+            got = rgb[y : y + side, x : x + side][inner, inner].astype(np.float64)
+            assert np.abs(got - expected[inner, inner]).mean() < 8  # only the encoding's loss
+            assert placed.record.age == data.parse_name(placed.record.name).age  # type: ignore[union-attr]
+    assert len(orientations) > 1  # some scenes were stored turned, with their EXIF orientation
+
+
+def test_a_detection_matches_the_chip_it_sits_in_at_a_plausible_size(pool: list[tuple[data.Record, bytes]]) -> None:
+    record, chip = pool[0]
+    placed = [scenes.Placed(record, chip, (100, 100, 200, 200)), scenes.Placed(record, chip, (400, 100, 100, 100))]
+    detections = [(420, 120, 70, 70), (120, 120, 150, 150), (600, 300, 50, 50), (110, 110, 20, 20)]
+    assert scenes.match(placed, detections) == {0: 1, 1: 0}

@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from ml import ages, data, faces
 from ml.evaluate import labelled_files, summarise
-from ml.inference import Estimate, Estimator
+from ml.inference import UPLOAD_DETECTOR, Estimate, Estimator
 
 FACE_SHARE = 0.78  # HOG's face box side / chip side on UTKFace's 200-px chips
 SIZES = ((640, 480), (1024, 768), (1280, 960), (1920, 1080), (480, 640), (1080, 1440), (800, 800))
@@ -224,15 +224,16 @@ def main() -> None:
     parser.add_argument("--split", default="test", choices=["train", "val", "test"])
     parser.add_argument("--photos", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--detector", default=UPLOAD_DETECTOR, choices=sorted(faces.DETECTORS))
     parser.add_argument("--save", help="write the JSON result to this file")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     pool = list(labelled_files(args.data, args.split, clean=True))
     if not pool:
         raise SystemExit("no UTKFace-named images found")
-    estimator = Estimator()
+    estimator = Estimator(detector=faces.make_detector(args.detector))
     result = evaluate(estimator, build_scenes(pool, args.photos, args.seed), args.photos)
-    result.update(model=estimator.version, split=args.split, seed=args.seed)
+    result.update(model=estimator.version, split=args.split, seed=args.seed, detector=args.detector)
     print(
         f"{result['photos']} photos, {result['placed']} faces ({args.split} split), model {result['model']}: "
         f"recall {result['recall']:.1%} ({result['recall_60']:.1%} of faces of 60 px and more), "

@@ -203,7 +203,12 @@ class YuNetDetector:
 
     def _net(self) -> Any:
         if not hasattr(self._local, "net"):
-            self._local.net = cv2.FaceDetectorYN.create(self.model, "", (320, 320), self.min_score, 0.3, 5000)
+            level = cv2.utils.logging.getLogLevel()  # OpenCV warns that its graph engine
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # ignores targets
+            try:
+                self._local.net = cv2.FaceDetectorYN.create(self.model, "", (320, 320), self.min_score, 0.3, 5000)
+            finally:
+                cv2.utils.logging.setLogLevel(level)
         return self._local.net
 
     def detect(self, rgb: RGB) -> list[Face]:

@@ -1,7 +1,9 @@
 """Training-time regularisers on numpy batches (backend-agnostic, cheap next to a step).
 
 - geometry: one affine per image (flip, small rotation, zoom, shift), border replicated
-  as the face crop does;
+  as the face crop does; then, with ``lowres: {p, min_side}``, a share ``p`` of the images
+  shrunk to a side between ``min_side`` and the full size and enlarged back, as a small
+  face in a photo is (its crop is upscaled from a few dozen pixels, and blurred);
 - photometric: brightness and contrast;
 - random erasing: a rectangle of noise;
 - mixup: blends pairs of images and their targets (distribution and age alike).
@@ -32,6 +34,11 @@ def geometry(images: NDArray[np.uint8], rng: np.random.Generator, cfg: dict[str,
             matrix[0] = -matrix[0]
             matrix[0, 2] += size - 1
         out[i] = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        lowres = cfg.get("lowres")
+        if lowres and rng.random() < lowres["p"]:
+            side = int(rng.integers(lowres["min_side"], size + 1))
+            small = cv2.resize(out[i], (side, side), interpolation=cv2.INTER_AREA)
+            out[i] = cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
     return out
 
 

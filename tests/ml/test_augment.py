@@ -1,0 +1,30 @@
+"""Training-time augmentation: low resolution blurs a crop the way a small face in a photo is."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ml import augment
+
+STILL = {"flip": False, "rotate": 0.0, "zoom": 0.0, "shift": 0.0}
+
+
+def stripes() -> np.ndarray:
+    images = np.zeros((8, 64, 64, 3), np.uint8)
+    images[:, :, ::2] = 255  # the finest detail there is
+    return images
+
+
+def test_without_lowres_a_still_geometry_leaves_the_crop_as_it_was() -> None:
+    out = augment.geometry(stripes(), np.random.default_rng(0), STILL)
+    assert np.array_equal(out, stripes())
+
+
+def test_lowres_shrinks_and_enlarges_a_share_of_the_crops_losing_fine_detail() -> None:
+    cfg = {**STILL, "lowres": {"p": 0.5, "min_side": 16}}
+    out = augment.geometry(stripes(), np.random.default_rng(1), cfg)
+    assert out.shape == stripes().shape
+    detail = np.abs(np.diff(out.astype(np.float64), axis=2)).mean(axis=(1, 2, 3))
+    blurred = detail < 200  # the stripes' neighbours differ by 255 where untouched
+    assert 0 < blurred.sum() < len(out)  # some crops, not all
+    assert np.allclose(out[blurred].mean(), 127.5, atol=3)  # blurred, not darkened or brightened

@@ -164,6 +164,10 @@ CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120.0
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("AGEWEB_WORKER_MAX_TASKS_PER_CHILD", 0) or None
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "global_keyprefix": REDIS_PREFIX}
+# Periodic jobs, run by `celery -A ageweb beat` (make beat; the beat service in compose).
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "delete-expired-photos": {"task": "estimator.tasks.delete_expired_photos", "schedule": 3600.0},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -195,6 +199,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "FeedbackStateEnum": "estimator.models.Feedback.State",
+        "ReviewVerdictEnum": ["accepted", "rejected"],
+    },
 }
 
 # The estimator the worker runs: a dotted path to a zero-argument factory returning an
@@ -208,6 +216,12 @@ AGEWEB_MAX_STORED_SIDE = env_int("AGEWEB_MAX_STORED_SIDE", 2560, minimum=64)
 AGEWEB_JPEG_QUALITY = env_int("AGEWEB_JPEG_QUALITY", 90, minimum=1)
 # A photo whose worker died this many times is marked failed instead of retried again.
 AGEWEB_MAX_ATTEMPTS = env_int("AGEWEB_MAX_ATTEMPTS", 3, minimum=1)
+# Uploaded photos are deleted this many days after upload; results stay as numbers, and
+# face crops kept with consent stay until the consent is withdrawn.
+AGEWEB_PHOTO_RETENTION_DAYS = env_int("AGEWEB_PHOTO_RETENTION_DAYS", 30, minimum=1)
+# The version of the consent text shown next to "Keep this face"; stored with each consent.
+# Change it whenever the text (templates/estimator/consent_text.html) changes.
+AGEWEB_CONSENT_VERSION = env_str("AGEWEB_CONSENT_VERSION", "2026-11-29")
 
 LOGGING = {
     "version": 1,

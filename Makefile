@@ -7,9 +7,10 @@ PORT ?= 8000
 # Inference worker processes: one per core, as each runs the models on one core.
 WORKER_CONCURRENCY ?= $(shell nproc)
 WEB_WORKERS ?= 2
+BEAT_SCHEDULE ?= .cache/celerybeat-schedule
 LINTED := ml tests/ml ageweb accounts estimator tools tests/web tests/integration tests/fakes.py tests/photos.py conftest.py manage.py
 
-.PHONY: setup models run test worker web migrate lint typecheck loadtest
+.PHONY: setup models run test worker web migrate lint typecheck loadtest beat
 
 setup: $(VENV)/.installed
 
@@ -37,6 +38,10 @@ run: migrate models
 worker: setup models
 	$(VENV)/bin/celery -A ageweb worker -Q inference --concurrency $(WORKER_CONCURRENCY) \
 		--prefetch-multiplier 1 --loglevel INFO
+
+# Periodic jobs (Celery beat): photo retention and the reaper (needs REDIS_URL).
+beat: setup
+	$(VENV)/bin/celery -A ageweb beat --loglevel INFO --schedule $(BEAT_SCHEDULE)
 
 # The production ASGI server (HTTP and websockets); daphne works too:
 # .venv/bin/daphne -b $(HOST) -p $(PORT) ageweb.asgi:application

@@ -164,9 +164,15 @@ CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120.0
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("AGEWEB_WORKER_MAX_TASKS_PER_CHILD", 0) or None
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "global_keyprefix": REDIS_PREFIX}
-# Periodic jobs, run by `celery -A ageweb beat` (make beat; the beat service in compose).
+# Periodic jobs, sent by `celery -A ageweb beat` (make beat; the beat service in compose).
+# Photo retention goes to the "inference" queue because that is the queue the deployed
+# workers consume; it takes milliseconds, so it delays no photo.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
-    "delete-expired-photos": {"task": "estimator.tasks.delete_expired_photos", "schedule": 3600.0},
+    "delete-expired-photos": {
+        "task": "estimator.tasks.delete_expired_photos",
+        "schedule": 3600.0,  # hourly: a photo lives at most an hour past its retention period
+        "options": {"queue": "inference"},
+    },
 }
 
 REST_FRAMEWORK = {

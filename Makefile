@@ -67,7 +67,7 @@ loadtest: setup models
 UTKFACE ?= ../shared/data/UTKFace.tar.gz
 RIVAL := .venv-rival
 
-.PHONY: rival train evaluate bench experiments report
+.PHONY: rival train evaluate bench experiments report finetune
 
 # The rival baseline in its own venv (it pins pillow<13): used by ml.bench, ml.evaluate --rival-save.
 rival: $(RIVAL)/.installed
@@ -81,6 +81,14 @@ $(RIVAL)/.installed: requirements/rival.txt
 train: setup
 	$(PY) -m ml.train --config ml/configs/age101.yaml --data $(UTKFACE) --run-dir runs/age101 --export runs/age101/export
 	$(PY) -m ml.train --config ml/configs/age101-stage3.yaml --run-dir runs/age101-stage3 --export ml/models/age101
+
+# Fine-tune the shipped model on UTKFace plus an export of the site's reviewed feedback
+# (FEEDBACK=OUT_DIR from `manage.py export_dataset OUT_DIR`); writes runs/finetune, never ml/models.
+FEEDBACK ?=
+finetune: setup
+	test -n "$(FEEDBACK)" || (echo "usage: make finetune FEEDBACK=OUT_DIR" && false)
+	$(PY) -m ml.train --config ml/configs/age101-finetune.yaml --data $(UTKFACE) --feedback $(FEEDBACK) \
+		--run-dir runs/finetune --export runs/finetune/export
 
 # The shipped models on the fixed test split, through the whole pipeline; saves predictions for the report.
 evaluate: setup rival

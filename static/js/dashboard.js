@@ -12,7 +12,7 @@
         borderColor: COLORS[i % COLORS.length], backgroundColor: COLORS[i % COLORS.length], spanGaps: true, tension: 0.2 };
     });
     new window.Chart(document.getElementById("dashboard-chart"), { type: "line", data: { labels: weeks, datasets: datasets },
-      options: { maintainAspectRatio: false, scales: { y: { beginAtZero: true, title: { display: true, text: "MAE (years)" } },
+      options: { maintainAspectRatio: false, animation: false, scales: { y: { beginAtZero: true, title: { display: true, text: "MAE (years)" } },
         x: { title: { display: true, text: "week of" } } } } });
   }
   if (document.readyState === "complete") draw(); else window.addEventListener("load", draw);

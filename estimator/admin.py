@@ -32,11 +32,14 @@ class FaceInline(ReadOnlyMixin, admin.TabularInline[Face, Prediction]):
     can_delete = False
 
 
+def _image(url: str, size: int) -> str:
+    return format_html('<img src="{}" alt="" style="max-width:{}px;max-height:{}px">', url, size, size)
+
+
 def _photo(prediction: Prediction, size: int) -> str:
     if not prediction.image:
         return "deleted (retention)"
-    url = reverse("feedback:staff-photo", args=[prediction.pk])
-    return format_html('<img src="{}" alt="photo" style="max-width:{}px;max-height:{}px">', url, size, size)
+    return _image(reverse("feedback:staff-photo", args=[prediction.pk]), size)
 
 
 @admin.register(Prediction)
@@ -63,8 +66,7 @@ class PredictionAdmin(ReadOnlyMixin, admin.ModelAdmin[Prediction]):
 def _crop(feedback: Feedback, size: int) -> str:
     if not feedback.crop:
         return "not kept"
-    url = reverse("api:review-crop", args=[feedback.pk])
-    return format_html('<img src="{}" alt="face" width="{}" height="{}">', url, size, size)
+    return _image(reverse("api:review-crop", args=[feedback.pk]), size)
 
 
 @admin.register(Feedback)

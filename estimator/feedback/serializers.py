@@ -9,23 +9,25 @@ from rest_framework import serializers
 
 from ..models import MAX_TRUE_AGE, Feedback
 
-AGE_HELP = f"The real age of the person in the photo when it was taken, 0 to {MAX_TRUE_AGE}."
 
-
-class FeedbackInputSerializer(serializers.Serializer[Any]):
-    correct = serializers.BooleanField(help_text="Was the estimate about right?")
-    true_age = serializers.IntegerField(
+def age_field(*, name: str, help_text: str) -> serializers.IntegerField:
+    """An optional whole age, 0 to MAX_TRUE_AGE, whose every refusal says the same sentence."""
+    message = f"The {name} must be a whole number from 0 to {MAX_TRUE_AGE}."
+    return serializers.IntegerField(
         min_value=0,
         max_value=MAX_TRUE_AGE,
         allow_null=True,
         required=False,
         default=None,
-        help_text=AGE_HELP,
-        error_messages={
-            "min_value": f"The real age must be a whole number from 0 to {MAX_TRUE_AGE}.",
-            "max_value": f"The real age must be a whole number from 0 to {MAX_TRUE_AGE}.",
-            "invalid": f"The real age must be a whole number from 0 to {MAX_TRUE_AGE}.",
-        },
+        help_text=help_text,
+        error_messages={"min_value": message, "max_value": message, "invalid": message},
+    )
+
+
+class FeedbackInputSerializer(serializers.Serializer[Any]):
+    correct = serializers.BooleanField(help_text="Was the estimate about right?")
+    true_age = age_field(
+        name="real age", help_text=f"The age of the person in the photo when it was taken, 0 to {MAX_TRUE_AGE}."
     )
     consent_to_train = serializers.BooleanField(
         required=False, default=False, help_text="Keep this face's crop (not the photo) to help improve the model."
@@ -77,16 +79,4 @@ class ReviewInputSerializer(serializers.Serializer[Any]):
         choices=[Feedback.State.ACCEPTED, Feedback.State.REJECTED],
         error_messages={"invalid_choice": "The state must be accepted or rejected."},
     )
-    corrected_age = serializers.IntegerField(
-        min_value=0,
-        max_value=MAX_TRUE_AGE,
-        allow_null=True,
-        required=False,
-        default=None,
-        help_text="The age staff found, if the person's is wrong.",
-        error_messages={
-            "min_value": f"The corrected age must be a whole number from 0 to {MAX_TRUE_AGE}.",
-            "max_value": f"The corrected age must be a whole number from 0 to {MAX_TRUE_AGE}.",
-            "invalid": f"The corrected age must be a whole number from 0 to {MAX_TRUE_AGE}.",
-        },
-    )
+    corrected_age = age_field(name="corrected age", help_text="The age staff found, if the person's is wrong.")

@@ -32,6 +32,8 @@ def crop_geometry() -> tuple[float, int]:
 
 def face_crop_jpeg(*, face: Face, photo: bytes) -> bytes:
     """The aligned training crop of ``face`` in ``photo`` (its stored JPEG), as a JPEG."""
+    if len(face.landmarks) < 4:
+        raise ValueError("the face has no eye landmarks to align it on")
     margin, size = crop_geometry()
     found = faces.Face(
         box=(face.x, face.y, face.width, face.height),

@@ -118,7 +118,7 @@ class Feedback(models.Model):
     model_versions = models.JSONField(default=dict, blank=True)
     # Consent to keep the face crop for training: separate, opt-in, versioned, withdrawable.
     consent_to_train = models.BooleanField(default=False)
-    consent_version = models.CharField(max_length=20, blank=True)
+    consent_version = models.CharField(max_length=50, blank=True)
     consented_at = models.DateTimeField(null=True, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     crop = models.FileField(upload_to=face_crop_path, blank=True)  # the aligned training crop, JPEG

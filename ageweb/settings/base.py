@@ -12,6 +12,7 @@ from typing import Any
 
 import dj_database_url
 import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_int, env_list, env_str
 
@@ -227,7 +228,9 @@ AGEWEB_MAX_ATTEMPTS = env_int("AGEWEB_MAX_ATTEMPTS", 3, minimum=1)
 AGEWEB_PHOTO_RETENTION_DAYS = env_int("AGEWEB_PHOTO_RETENTION_DAYS", 30, minimum=1)
 # The version of the consent text shown next to "Keep this face"; stored with each consent.
 # Change it whenever the text (templates/estimator/consent_text.html) changes.
-AGEWEB_CONSENT_VERSION = env_str("AGEWEB_CONSENT_VERSION", "2026-11-29")
+AGEWEB_CONSENT_VERSION = env_str("AGEWEB_CONSENT_VERSION", "2026-11-29").strip()
+if not 0 < len(AGEWEB_CONSENT_VERSION) <= 50:
+    raise ImproperlyConfigured("AGEWEB_CONSENT_VERSION must be 1 to 50 characters.")
 
 LOGGING = {
     "version": 1,

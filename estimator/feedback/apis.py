@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from uuid import UUID
 
@@ -74,9 +75,12 @@ def _float_param(request: Request, name: str) -> float | None:
     if not raw:
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise ValidationError({name: [f"{name} must be a number of years."]}, code="invalid") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValidationError({name: [f"{name} must be a number of years."]}, code="invalid")
+    return value
 
 
 class ReviewListApi(generics.ListAPIView[Feedback]):

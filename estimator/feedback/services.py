@@ -30,6 +30,7 @@ NOT_FINISHED = "This prediction is not finished yet; answer once the ages are sh
 NO_SUCH_FACE = "This photo has no face number {index}."
 AGE_RANGE = f"The real age must be a whole number from 0 to {MAX_TRUE_AGE}."
 PHOTO_GONE = "The photo has already been deleted, so this face can no longer be kept; your answer was not saved."
+CANNOT_CROP = "This face cannot be kept for training; your answer was not saved. Try again without keeping it."
 NOT_KEPT = "This face is not kept for training (no consent, or it was withdrawn), so it cannot be reviewed."
 
 
@@ -95,7 +96,10 @@ def _keep_crop(feedback: Feedback, prediction: Prediction, now: dt.datetime) -> 
     if not prediction.image:
         raise ValidationError(PHOTO_GONE, code="photo_deleted")
     with prediction.image.open("rb") as photo:
-        jpeg = face_crop_jpeg(face=feedback.face, photo=photo.read())
+        try:
+            jpeg = face_crop_jpeg(face=feedback.face, photo=photo.read())
+        except ValueError:  # no landmarks, or a photo that no longer decodes
+            raise ValidationError(CANNOT_CROP, code="cannot_keep") from None
     feedback.crop.save("face.jpg", ContentFile(jpeg), save=False)
     feedback.consent_to_train = True
     feedback.consent_version = settings.AGEWEB_CONSENT_VERSION

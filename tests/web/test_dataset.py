@@ -144,3 +144,19 @@ def test_the_export_refuses_a_folder_holding_other_files(tmp_path: Path) -> None
     with pytest.raises(CommandError, match="holds other files"):
         call_command("export_dataset", str(tmp_path))
     assert (tmp_path / "notes.txt").exists() and not DatasetRelease.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AGEWEB_PHOTO_RETENTION_DAYS": "0"}, "AGEWEB_PHOTO_RETENTION_DAYS must be at least 1, not 0."),
+        ({"AGEWEB_PHOTO_RETENTION_DAYS": "a month"}, "AGEWEB_PHOTO_RETENTION_DAYS must be an integer"),
+        ({"AGEWEB_CONSENT_VERSION": "v" * 51}, "AGEWEB_CONSENT_VERSION must be 1 to 50 characters."),
+    ],
+    ids=["zero-days", "words", "long-version"],
+)
+def test_the_site_refuses_to_start_with_a_bad_retention_or_consent_setting(env: dict[str, str], message: str) -> None:
+    from tests.web.test_settings import django_setup
+
+    result = django_setup("ageweb.settings.local", env)
+    assert result.returncode != 0 and message in result.stderr

@@ -177,3 +177,9 @@ def test_the_schema_documents_the_feedback_and_review_paths(api: APIClient) -> N
     assert set(paths["/api/v1/predictions/{prediction_id}/faces/{index}/feedback/"]) >= {"get", "post", "delete"}
     assert "get" in paths["/api/v1/review/feedback/"]
     assert "patch" in paths["/api/v1/review/feedback/{feedback_id}/"]
+
+
+def test_a_face_without_landmarks_cannot_be_kept_and_says_so(api: APIClient, prediction: Prediction) -> None:
+    prediction.faces.update(landmarks=[])
+    assert_error(answer(api, prediction, correct=True, consent_to_train=True), 400, "cannot_keep")
+    assert not Feedback.objects.exists() and media_files("faces") == []

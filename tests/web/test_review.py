@@ -75,6 +75,7 @@ def test_the_list_filters_by_model_version_and_disagreement(api: APIClient, user
     assert ids(model_version="other-2") == [far.pk]
     assert ids(min_disagreement=10) == [far.pk]
     assert_error(staff_api.get(LIST, {"min_disagreement": "lots"}), 400, "invalid")
+    assert_error(staff_api.get(LIST, {"min_disagreement": "nan"}), 400, "invalid")
     assert_error(staff_api.get(LIST, {"state": "maybe"}), 400, "invalid")
 
 

@@ -31,7 +31,7 @@
     facesEl.replaceChildren();
     if (data.status !== "done") return;
     versionEl.textContent = data.model_version ? "Model " + data.model_version : "";
-    data.faces.forEach((face, i) => { drawBox(data, face, i); drawCard(face, i); });
+    data.faces.forEach((face, i) => { drawBox(data, face, i); drawCard(data, face, i); });
   }
 
   function drawBox(data, face, i) {
@@ -48,7 +48,7 @@
     photo.appendChild(box);
   }
 
-  function drawCard(face, i) {
+  function drawCard(data, face, i) {
     const card = document.createElement("article");
     card.className = "face-card";
     card.innerHTML =
@@ -57,7 +57,7 @@
     card.querySelector(".face-age").textContent = years(face.age) + " years";
     card.querySelector(".face-range").textContent =
       "Likely between " + years(face.interval[0]) + " and " + years(face.interval[1]);
-    card.appendChild(feedbackForm(face.index === undefined ? i : face.index, i));
+    card.appendChild(feedbackForm(face.index === undefined ? i : face.index, i, !!data.image_url));
     facesEl.appendChild(card);
     const canvas = card.querySelector("canvas");
     canvas.setAttribute("aria-label", "Probability of each age group for face " + (i + 1));
@@ -84,7 +84,7 @@
   const csrf = () => (root.querySelector("input[name=csrfmiddlewaretoken]") || {}).value || "";
   const feedbackUrl = (index) => root.dataset.feedbackUrl.replace("/faces/0/", "/faces/" + index + "/");
 
-  function feedbackForm(index, i) {
+  function feedbackForm(index, i, photoKept) {
     const form = document.createElement("form");
     form.className = "feedback";
     form.noValidate = true;
@@ -109,6 +109,13 @@
     age.setAttribute("aria-label", "The real age of face " + (i + 1));
     keep.setAttribute("aria-label", "Keep face " + (i + 1) + " to help improve the age model");
     let current = answers[String(index)] || null;
+    if (!photoKept && !(current && current.kept)) {  // the crop is cut from the photo, which is gone
+      const note = document.createElement("p");
+      note.className = "muted small-print";
+      note.textContent = "The photo was deleted after the retention period, so this face can no longer be kept.";
+      form.querySelector(".fb-consent").replaceWith(note);
+      form.querySelector(".consent-details").remove();
+    }
 
     function show(answer, note) {
       current = answer;

@@ -6,6 +6,8 @@ Screenshots at 1280 and 390 px wide are kept under test-artifacts/.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ import pytest
 
 from tests import photos
 from tests.integration.test_browser import ARTIFACTS, chromium, expect_result, signed_up_page  # noqa: F401
-from tools.stack import Stack
+from tools.stack import ROOT, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.real_estimator]
 AGE = 87  # unusual, to find this answer among others in the shared review queue
@@ -101,3 +103,34 @@ def test_a_person_answers_with_consent_and_staff_accept_it_with_one_key(
     staff_page.goto(f"{real_stack.base_url}/privacy/")
     shoot(staff_page, "privacy")
     staff_page.close()
+
+
+def test_after_the_photo_is_deleted_the_result_page_keeps_the_ages_and_offers_no_keeping(
+    chromium: Any,  # noqa: F811
+    real_stack: Stack,
+    tmp_path: Path,
+) -> None:
+    page = signed_up_page(chromium, real_stack)
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(photos.face_photo(640, 480))
+    page.set_input_files("#id_image", str(photo))
+    page.click("#upload-submit")
+    expect_result(page, "feedback-result-before-retention.png")
+    prediction_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    with psycopg.connect(real_stack.database_url) as conn:
+        conn.execute(
+            "UPDATE estimator_prediction SET created_at = now() - interval '40 days' WHERE id = %s", (prediction_id,)
+        )
+    subprocess.run(
+        [sys.executable, "manage.py", "delete_expired_photos"], cwd=ROOT, env=real_stack.env, check=True, timeout=120
+    )
+    page.reload()
+    page.wait_for_selector(".face-card .feedback")
+    assert "Photo deleted after 30 days" in (page.text_content("#photo") or "")
+    assert page.locator(".fb-keep").count() == 0
+    assert "can no longer be kept" in (page.text_content(".feedback") or "")
+    page.click(".fb-yes")
+    page.wait_for_function("() => document.querySelector('.fb-status').textContent.startsWith('Thank you')")
+    assert "Kept as numbers only." in (page.text_content(".fb-status") or "")
+    shoot(page, "result-photo-deleted")
+    page.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,7 @@ def test_consent_keeps_the_aligned_training_crop_apart_from_the_photo(
     assert body["kept"] is True and body["consent_version"] == "v-test" and body["consented_at"]
     feedback = Feedback.objects.get()
     assert feedback.crop.name.startswith("faces/") and feedback.crop.name.endswith(".jpg")
-    assert media_files("faces") == [media_files("faces")[0]] and len(media_files("predictions")) == 1
+    assert media_files("faces") == [Path(feedback.crop.path)] and len(media_files("predictions")) == 1
     margin, size = crop_geometry()
     with feedback.crop.open("rb") as stored:
         kept = np.asarray(Image.open(io.BytesIO(stored.read())).convert("RGB"), np.float64)

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.services import user_delete
 from estimator.models import Feedback
-from tests.web.feedback_helpers import answer, done_prediction, media_files
+from tests.web.feedback_helpers import answer, crop_path, done_prediction, media_files
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,8 @@ def test_my_data_lists_everything_and_withdraws_one_face(
     for feedback in kept:
         assert f"/my-data/faces/{feedback.pk}/crop/" in page
         assert logged_in.get(f"/my-data/faces/{feedback.pk}/crop/").status_code == 200
-    crops = media_files("faces")
+    crops = [crop_path(feedback) for feedback in kept]
+    assert sorted(crops) == media_files("faces")
     with django_capture_on_commit_callbacks(execute=True):
         response = logged_in.post(f"/my-data/withdraw/{kept[0].pk}/", follow=True)
     assert "Consent withdrawn" in response.content.decode()

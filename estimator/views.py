@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 
+from .crops import crop_geometry
 from .feedback.selectors import feedback_list
 from .feedback.serializers import FeedbackSerializer
 from .forms import UploadForm
@@ -69,6 +70,7 @@ def result(request: HttpRequest, prediction_id: UUID) -> HttpResponse:
         "answers": answers,
         "retention_days": settings.AGEWEB_PHOTO_RETENTION_DAYS,
         "consent_version": settings.AGEWEB_CONSENT_VERSION,
+        "crop_size": crop_geometry()[1],
     }
     return render(request, "estimator/result.html", context)
 

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from ..crops import crop_geometry
 from ..models import Feedback, Prediction
 from ..selectors import prediction_list
 from ..views import _user
@@ -46,6 +47,7 @@ def privacy(request: HttpRequest) -> HttpResponse:
     context = {
         "retention_days": settings.AGEWEB_PHOTO_RETENTION_DAYS,
         "consent_version": settings.AGEWEB_CONSENT_VERSION,
+        "crop_size": crop_geometry()[1],
     }
     return render(request, "feedback/privacy.html", context)
 

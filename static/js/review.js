@@ -9,7 +9,8 @@
   let pos = 0;
   let nextUrl = null;
   let total = 0;
-  let reviewed = 0;
+  let reviewed = 0;  // verdicts given on this page since the filters last changed
+  let reviewedAtLoad = 0;  // ... when the current list was fetched (its count excludes them)
   let chart = null;
   let busy = false;
 
@@ -32,7 +33,7 @@
   async function load(url) {
     try {
       const data = await request(url || listUrl());
-      queue = data.results; pos = 0; nextUrl = data.next; total = data.count;
+      queue = data.results; pos = 0; nextUrl = data.next; total = data.count; reviewedAtLoad = reviewed;
       $("review-status").textContent = "";
     } catch (error) {
       queue = []; nextUrl = null; total = 0;
@@ -47,8 +48,9 @@
     const item = queue[pos];
     $("review-item").hidden = !item;
     $("review-empty").hidden = !!item;
-    $("review-count").textContent = item ? (total - reviewed > 0 ? total - reviewed : 0) + " to go, " + reviewed + " reviewed" :
-      (reviewed ? reviewed + " reviewed" : "");
+    const pending = filters.state.value === "pending";
+    const left = Math.max(total - (pending ? reviewed - reviewedAtLoad : 0), 0);
+    $("review-count").textContent = (pending ? left + " to go, " : total + " matching, ") + reviewed + " reviewed";
     if (!item) return;
     $("review-crop").src = item.crop_url;
     $("review-estimate").textContent = years(item.estimate) + " (likely " + Math.round(item.interval[0]) + " to " + Math.round(item.interval[1]) + ")";

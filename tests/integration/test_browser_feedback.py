@@ -88,8 +88,11 @@ def test_a_person_answers_with_consent_and_staff_accept_it_with_one_key(
     )
     assert re.fullmatch(r"\d+ years \(likely \d+ to \d+\)", staff_page.text_content("#review-estimate") or "")
     shoot(staff_page, "review")
+    waiting = int((staff_page.text_content("#review-count") or "").split(" to go")[0])
     staff_page.keyboard.press("a")
     staff_page.wait_for_function("() => document.getElementById('review-status').textContent === 'Saved: accepted.'")
+    staff_page.wait_for_function("() => document.getElementById('review-count').textContent.endsWith(' 1 reviewed')")
+    assert staff_page.text_content("#review-count") == f"{waiting - 1} to go, 1 reviewed"
     [(state, reviewer)] = real_stack.sql(
         "SELECT fb.state, u.username FROM estimator_feedback fb JOIN accounts_user u ON u.id = fb.reviewer_id"
         " WHERE fb.true_age = %s",

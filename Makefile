@@ -7,9 +7,10 @@ PORT ?= 8000
 # Inference worker processes: one per core, as each runs the models on one core.
 WORKER_CONCURRENCY ?= $(shell nproc)
 WEB_WORKERS ?= 2
+BEAT_SCHEDULE ?= .cache/celerybeat-schedule
 LINTED := ml tests/ml ageweb accounts estimator tools tests/web tests/integration tests/fakes.py tests/photos.py conftest.py manage.py
 
-.PHONY: setup models run test worker worker-inference worker-live livebench web migrate lint typecheck loadtest
+.PHONY: setup models run test worker worker-inference worker-live livebench web migrate lint typecheck loadtest beat
 
 setup: $(VENV)/.installed
 
@@ -51,6 +52,10 @@ worker-live: setup models
 livebench: setup models
 	$(PY) -m tools.livebench
 
+# Periodic jobs (Celery beat): photo retention and the reaper (needs REDIS_URL).
+beat: setup
+	$(VENV)/bin/celery -A ageweb beat --loglevel INFO --schedule $(BEAT_SCHEDULE)
+
 # The production ASGI server (HTTP and websockets); daphne works too:
 # .venv/bin/daphne -b $(HOST) -p $(PORT) ageweb.asgi:application
 web: migrate models
@@ -75,7 +80,7 @@ loadtest: setup models
 UTKFACE ?= ../shared/data/UTKFace.tar.gz
 RIVAL := .venv-rival
 
-.PHONY: rival train evaluate bench experiments report
+.PHONY: rival train evaluate bench experiments report finetune
 
 # The rival baseline in its own venv (it pins pillow<13): used by ml.bench, ml.evaluate --rival-save.
 rival: $(RIVAL)/.installed
@@ -89,6 +94,14 @@ $(RIVAL)/.installed: requirements/rival.txt
 train: setup
 	$(PY) -m ml.train --config ml/configs/age101.yaml --data $(UTKFACE) --run-dir runs/age101 --export runs/age101/export
 	$(PY) -m ml.train --config ml/configs/age101-stage3.yaml --run-dir runs/age101-stage3 --export ml/models/age101
+
+# Fine-tune the shipped model on UTKFace plus an export of the site's reviewed feedback
+# (FEEDBACK=OUT_DIR from `manage.py export_dataset OUT_DIR`); writes runs/finetune, never ml/models.
+FEEDBACK ?=
+finetune: setup
+	test -n "$(FEEDBACK)" || (echo "usage: make finetune FEEDBACK=OUT_DIR" && false)
+	$(PY) -m ml.train --config ml/configs/age101-finetune.yaml --data $(UTKFACE) --feedback $(FEEDBACK) \
+		--run-dir runs/finetune --export runs/finetune/export
 
 # The shipped models on the fixed test split, through the whole pipeline; saves predictions for the report.
 evaluate: setup rival

@@ -8,6 +8,7 @@ from ageweb.views import healthz
 
 api_patterns = [
     path("predictions/", include("estimator.api_urls")),
+    path("review/", include("estimator.feedback.api_urls")),
     path("auth/token/", TokenObtainApi.as_view(), name="token-obtain"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
@@ -17,6 +18,7 @@ api_patterns = [
 
 urlpatterns = [
     path("", include("estimator.urls")),
+    path("", include("estimator.feedback.urls")),
     path("accounts/", include("accounts.urls")),
     # Django's views for log in/out, password change and reset ("login", "password_reset", ...).
     path("accounts/", include("django.contrib.auth.urls")),

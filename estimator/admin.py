@@ -1,20 +1,106 @@
-from django.contrib import admin
+"""Django admin for staff: photos and crops visible, results read-only, no forms that cannot work."""
 
-from .models import Face, Prediction
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from .models import DatasetRelease, Face, Feedback, Prediction
 
 FACE_FIELDS = ("index", "age", "age_low", "age_high", "x", "y", "width", "height", "detection_score")
 
 
-class FaceInline(admin.TabularInline[Face, Prediction]):
+class ReadOnlyMixin:
+    """Results are made by the model, never typed in: no add, no change, delete allowed."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class FaceInline(ReadOnlyMixin, admin.TabularInline[Face, Prediction]):
     model = Face
     extra = 0
     fields = FACE_FIELDS
     readonly_fields = FACE_FIELDS
+    can_delete = False
+
+
+def _image(url: str, size: int) -> str:
+    return format_html('<img src="{}" alt="" style="max-width:{}px;max-height:{}px">', url, size, size)
+
+
+def _photo(prediction: Prediction, size: int) -> str:
+    if not prediction.image:
+        return "deleted (retention)"
+    return _image(reverse("feedback:staff-photo", args=[prediction.pk]), size)
 
 
 @admin.register(Prediction)
-class PredictionAdmin(admin.ModelAdmin[Prediction]):
-    list_display = ["id", "owner", "status", "model_version", "created_at", "finished_at"]
-    list_filter = ["status"]
-    readonly_fields = ["owner", "image", "width", "height", "attempts", "created_at", "started_at", "finished_at"]
+class PredictionAdmin(ReadOnlyMixin, admin.ModelAdmin[Prediction]):
+    list_display = ["thumbnail", "id", "owner", "status", "model_version", "created_at", "finished_at"]
+    list_filter = ["status", "model_version", "created_at"]
+    search_fields = ["id", "owner__username", "owner__email"]
+    readonly_fields = [
+        "photo", "owner", "width", "height", "status", "failure_reason", "model_version", "model_versions",
+        "too_small", "attempts", "created_at", "started_at", "finished_at",
+    ]  # fmt: skip
+    exclude = ["image"]
     inlines = [FaceInline]
+
+    @admin.display(description="photo")
+    def thumbnail(self, prediction: Prediction) -> str:
+        return _photo(prediction, 80)
+
+    @admin.display(description="photo")
+    def photo(self, prediction: Prediction) -> str:
+        return _photo(prediction, 640)
+
+
+def _crop(feedback: Feedback, size: int) -> str:
+    if not feedback.crop:
+        return "not kept"
+    return _image(reverse("api:review-crop", args=[feedback.pk]), size)
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ReadOnlyMixin, admin.ModelAdmin[Feedback]):
+    """Answers are read here; verdicts are given on the review page (``feedback:review``)."""
+
+    list_display = ["thumbnail", "id", "owner", "correct", "true_age", "shown_age", "model_version", "consent_to_train",
+                    "state", "corrected_age", "reviewer", "created_at"]  # fmt: skip
+    list_filter = ["state", "consent_to_train", "correct", "model_version", "created_at"]
+    search_fields = ["face__prediction__owner__username", "face__prediction__id", "model_version"]
+    FIELDS = (
+        "face_crop", "face", "correct", "true_age", "shown_age", "shown_interval", "model_version", "model_versions",
+        "consent_to_train", "consent_version", "consented_at", "withdrawn_at", "state", "corrected_age", "reviewer",
+        "reviewed_at", "created_at", "updated_at",
+    )  # fmt: skip
+    fields = readonly_fields = FIELDS
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related("face__prediction__owner", "reviewer")
+
+    @admin.display(description="face")
+    def thumbnail(self, feedback: Feedback) -> str:
+        return _crop(feedback, 48)
+
+    @admin.display(description="face")
+    def face_crop(self, feedback: Feedback) -> str:
+        return _crop(feedback, 256)
+
+    @admin.display(description="owner")
+    def owner(self, feedback: Feedback) -> str:
+        return str(feedback.face.prediction.owner)
+
+
+@admin.register(DatasetRelease)
+class DatasetReleaseAdmin(ReadOnlyMixin, admin.ModelAdmin[DatasetRelease]):
+    list_display = ["id", "created_at", "count", "content_hash", "created_by"]
+    readonly_fields = ["created_at", "created_by", "count", "content_hash", "items"]

@@ -1,9 +1,11 @@
 from django.urls import path
 
 from .apis import PredictionDetailApi, PredictionImageApi, PredictionListCreateApi
+from .feedback.apis import FeedbackApi
 
 urlpatterns = [
     path("", PredictionListCreateApi.as_view(), name="prediction-list"),
     path("<uuid:prediction_id>/", PredictionDetailApi.as_view(), name="prediction-detail"),
     path("<uuid:prediction_id>/image/", PredictionImageApi.as_view(), name="prediction-image"),
+    path("<uuid:prediction_id>/faces/<int:index>/feedback/", FeedbackApi.as_view(), name="face-feedback"),
 ]

@@ -96,6 +96,8 @@ class PredictionImageApi(APIView):
     )
     def get(self, request: Request, prediction_id: UUID) -> FileResponse:
         prediction = _get_or_404(request, prediction_id)
+        if not prediction.image:
+            raise NotFound("The photo was deleted after the retention period; the results stay.")
         response = FileResponse(prediction.image.open("rb"), content_type="image/jpeg")
         response["Cache-Control"] = "private, max-age=86400"  # a stored photo never changes
         return response

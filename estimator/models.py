@@ -1,10 +1,16 @@
-"""A Prediction is one uploaded photo and its processing state; a Face is one result in it."""
+"""A Prediction is one uploaded photo and its processing state; a Face is one result in it.
+
+A Feedback is a person's answer about one face ("was this right?"), with a snapshot of what
+was shown, their separate consent to keep the face crop for training, and staff's review;
+a DatasetRelease records which reviewed faces one ``export_dataset`` wrote.
+"""
 
 from __future__ import annotations
 
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -23,7 +29,8 @@ class Prediction(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="predictions")
-    image = models.FileField(upload_to=prediction_image_path)  # re-encoded JPEG, no metadata
+    # Re-encoded JPEG, no metadata; emptied when the retention period deletes the photo.
+    image = models.FileField(upload_to=prediction_image_path, blank=True)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -82,3 +89,80 @@ class Face(models.Model):
 
     def __str__(self) -> str:
         return f"face {self.index} of {self.prediction_id}: {self.age:.1f}"
+
+
+MAX_TRUE_AGE = 116  # the oldest age a person can give (UTKFace's oldest label)
+
+
+def face_crop_path(feedback: Feedback, filename: str) -> str:
+    # Kept apart from the photos (predictions/...), so photo retention never touches them.
+    return f"faces/{timezone.now():%Y/%m}/{uuid.uuid4()}.jpg"
+
+
+class Feedback(models.Model):
+    """A person's answer about one face, and what staff made of it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+
+    face = models.OneToOneField(Face, on_delete=models.CASCADE, related_name="feedback")
+    correct = models.BooleanField()  # "About right?" yes or no
+    true_age = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(MAX_TRUE_AGE)])
+    # What the person saw when they answered (a rerun of the model must not change it).
+    shown_age = models.FloatField()
+    shown_interval = models.JSONField()  # [p10, p90]
+    shown_groups = models.JSONField()  # label -> probability
+    model_version = models.CharField(max_length=100, blank=True)
+    model_versions = models.JSONField(default=dict, blank=True)
+    # Consent to keep the face crop for training: separate, opt-in, versioned, withdrawable.
+    consent_to_train = models.BooleanField(default=False)
+    consent_version = models.CharField(max_length=50, blank=True)
+    consented_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    crop = models.FileField(upload_to=face_crop_path, blank=True)  # the aligned training crop, JPEG
+    # Staff review.
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    corrected_age = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(MAX_TRUE_AGE)]
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="reviews"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["state", "consent_to_train"])]
+
+    def __str__(self) -> str:
+        return f"feedback on {self.face}"
+
+    @property
+    def label_age(self) -> int | None:
+        """The age to learn from: staff's correction if any, else the person's own."""
+        return self.corrected_age if self.corrected_age is not None else self.true_age
+
+    @property
+    def kept(self) -> bool:
+        """Whether the face crop is held for training."""
+        return self.consent_to_train and bool(self.crop)
+
+
+class DatasetRelease(models.Model):
+    """One ``export_dataset`` run: which feedback items it wrote, and a hash of what was written."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField(max_length=150, blank=True)  # who ran the command (the OS user)
+    items = models.JSONField(default=list)  # the feedback ids, in file order
+    content_hash = models.CharField(max_length=64)  # SHA-256 of the manifest
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"release {self.pk} ({self.count} faces, {self.content_hash[:12]})"

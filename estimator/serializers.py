@@ -80,7 +80,10 @@ class PredictionSerializer(serializers.ModelSerializer[Prediction]):
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
 
-    def get_image_url(self, prediction: Prediction) -> str:
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_image_url(self, prediction: Prediction) -> str | None:
+        if not prediction.image:
+            return None  # deleted after the retention period; the results stay
         return self._url(reverse("api:prediction-image", args=[prediction.id]))
 
     def get_page_url(self, prediction: Prediction) -> str:

@@ -1,4 +1,4 @@
-"""A prediction's photo goes with its row, however the row is deleted (API, page, account)."""
+"""A prediction's photo and a kept face crop go with their rows, however the row is deleted (API, page, account)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
-from .models import Prediction
+from .models import Feedback, Prediction
 
 
 @receiver(post_delete, sender=Prediction)
@@ -16,4 +16,12 @@ def prediction_image_delete(sender: type[Prediction], instance: Prediction, **kw
     name, storage = instance.image.name, instance.image.storage
     if name:
         # Only once the deletion is committed: a rolled-back delete keeps its photo.
+        transaction.on_commit(lambda: storage.delete(name))
+
+
+@receiver(post_delete, sender=Feedback)
+def feedback_crop_delete(sender: type[Feedback], instance: Feedback, **kwargs: Any) -> None:
+    # A kept face crop goes with its answer (and so with its prediction or account).
+    name, storage = instance.crop.name, instance.crop.storage
+    if name:
         transaction.on_commit(lambda: storage.delete(name))

@@ -13,6 +13,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from channels.layers import get_channel_layer
 
+from .feedback.services import photos_delete_expired
 from .live import frame_estimate
 from .loader import load_estimator
 from .services import prediction_fail, prediction_run
@@ -55,3 +56,11 @@ def load_models_after_fork(**kwargs: Any) -> None:
         load_estimator()
     except Exception:  # the first task will try again and record the failure on its photo
         logger.exception("Could not load the estimator in worker process")
+
+
+@shared_task(name="estimator.tasks.delete_expired_photos", acks_late=True)
+def delete_expired_photos() -> int:
+    """Periodic (Celery beat): photos past the retention period are deleted. Idempotent."""
+    deleted = photos_delete_expired()
+    logger.info("Deleted %d photo(s) past the retention period", deleted)
+    return deleted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -14,6 +15,9 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 
+from .crops import crop_geometry
+from .feedback.selectors import feedback_list
+from .feedback.serializers import FeedbackSerializer
 from .forms import UploadForm
 from .models import Prediction
 from .selectors import prediction_get, prediction_list
@@ -56,7 +60,19 @@ def upload(request: HttpRequest) -> HttpResponse:
 def result(request: HttpRequest, prediction_id: UUID) -> HttpResponse:
     prediction = _get_or_404(request, prediction_id)
     data = PredictionSerializer(prediction).data  # the page starts from this, then listens
-    return render(request, "estimator/result.html", {"prediction": prediction, "data": data})
+    answers = {
+        str(feedback.face.index): FeedbackSerializer(feedback).data
+        for feedback in feedback_list(owner=_user(request)).filter(face__prediction=prediction)
+    }
+    context = {
+        "prediction": prediction,
+        "data": data,
+        "answers": answers,
+        "retention_days": settings.AGEWEB_PHOTO_RETENTION_DAYS,
+        "consent_version": settings.AGEWEB_CONSENT_VERSION,
+        "crop_size": crop_geometry()[1],
+    }
+    return render(request, "estimator/result.html", context)
 
 
 @login_required
@@ -67,7 +83,8 @@ def live(request: HttpRequest) -> HttpResponse:
 @login_required
 def history(request: HttpRequest) -> HttpResponse:
     page = Paginator(prediction_list(owner=_user(request)), 24).get_page(request.GET.get("page"))
-    return render(request, "estimator/history.html", {"page": page})
+    context = {"page": page, "retention_days": settings.AGEWEB_PHOTO_RETENTION_DAYS}
+    return render(request, "estimator/history.html", context)
 
 
 @login_required

@@ -176,6 +176,35 @@ def narrow(faceset: FaceSet, margin: float, new_margin: float, size: int) -> Fac
     return FaceSet(images=images, **{f: getattr(faceset, f) for f in LABELS})
 
 
+def from_export(folder: str | Path, margin: float, size: int) -> tuple[FaceSet, dict[str, object]]:
+    """The faces of a site export (``manage.py export_dataset``) as a FaceSet at ``margin``
+    and ``size``, and its release (id, hash). The crops are already aligned, so they are
+    only narrowed or resized (ages over :data:`ml.data.MAX_AGE` are left out, as in UTKFace)."""
+    export = data.read_export(folder)
+    items = [item for item in export.items if int(item["age"]) <= data.MAX_AGE]
+    if not items:
+        raise ValueError(f"the export in {folder} holds no faces aged {data.MAX_AGE} or less")
+    images = np.stack([faces.decode(export.folder / item["file"]) for item in items])
+    n = len(items)
+    faceset = FaceSet(
+        images=images,
+        ages=np.array([item["age"] for item in items], np.int16),
+        genders=np.full(n, -1, np.int8),
+        races=np.full(n, -1, np.int8),
+        splits=np.array([SPLIT_CODE[item["split"]] for item in items], np.int8),
+        detected=np.ones(n, np.bool_),
+        names=np.array([item["file"] for item in items]),
+    )
+    source_margin = float(str(export.release.get("margin", margin)))
+    if (source_margin, images.shape[1]) != (margin, size):
+        faceset = narrow(faceset, source_margin, margin, size)
+    return faceset, dict(export.release)
+
+
+def concat(sets: list[FaceSet]) -> FaceSet:
+    return FaceSet(*(np.concatenate([getattr(s, f) for s in sets]) for f in FaceSet.__dataclass_fields__))
+
+
 def _decode(blob: NDArray[np.uint8]) -> NDArray[np.uint8]:
     bgr = cv2.imdecode(blob, cv2.IMREAD_COLOR)
     if bgr is None:

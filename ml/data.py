@@ -16,24 +16,33 @@ Cleaning rules (applied by :func:`load_records`, counted in :class:`CleaningRepo
 
 The split is 80/10/10 by a stable hash of the file name (:func:`split_of`), so an image
 stays in the same split across runs, machines and subsets of the data.
+
+The site's reviewed feedback comes as an *export* folder (``manage.py export_dataset``):
+``<age>_<id>.jpg`` face crops, already aligned and cropped as the model's training crops,
+plus ``manifest.jsonl`` (one JSON object per crop: id, file, age, the model's estimate at
+the time, split, ...) and ``release.json`` (the release id, the manifest's hash and the
+crops' margin and size). :func:`read_export` reads one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 MAX_AGE = 100
 Split = Literal["train", "val", "test"]
 GENDERS = ("male", "female")
 RACES = ("White", "Black", "Asian", "Indian", "Others")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+EXPORT_MANIFEST = "manifest.jsonl"
+EXPORT_RELEASE = "release.json"
 
 _NAME = re.compile(r"^(?P<age>\d+)_(?:(?P<gender>[01])_)?(?:(?P<race>[0-4])_)?")
 
@@ -142,3 +151,29 @@ def clean(files: Iterator[tuple[str, bytes]]) -> tuple[list[tuple[Record, bytes]
         kept.append(copies[0])
     kept.sort(key=lambda item: item[0].name)
     return kept, report
+
+
+@dataclass(frozen=True)
+class Export:
+    """One data-set release of the site's reviewed feedback (see the module docstring)."""
+
+    folder: Path
+    release: dict[str, Any]  # release.json: release, hash, created_at, count, margin, size
+    items: list[dict[str, Any]]  # manifest.jsonl, one dict per crop
+
+    def split(self, split: str) -> list[dict[str, Any]]:
+        return [item for item in self.items if split == "all" or item["split"] == split]
+
+
+def is_export(source: str | Path) -> bool:
+    return (Path(source) / EXPORT_MANIFEST).is_file()
+
+
+def read_export(source: str | Path) -> Export:
+    folder = Path(source)
+    if not is_export(folder):
+        raise ValueError(f"{folder} is not an export of the site's data set (no {EXPORT_MANIFEST})")
+    items = [json.loads(line) for line in (folder / EXPORT_MANIFEST).read_text().splitlines() if line.strip()]
+    release_file = folder / EXPORT_RELEASE
+    release: dict[str, Any] = json.loads(release_file.read_text()) if release_file.exists() else {}
+    return Export(folder=folder, release=release, items=items)

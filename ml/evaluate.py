@@ -11,6 +11,14 @@ rules (duplicates, ages over 100). With ``--json`` the last line of output is on
 object: n, mae, cs5 (share within 5 years), acc8 (seed groups), no_face, ms_per_image and
 breakdowns by age band, gender and race; with the 8-group ensemble shipped, also
 acc8_ensemble and mae_ensemble (its stage-3 precise age). ``--save FILE.npz`` keeps per-image predictions.
+
+An export of the site's reviewed feedback (``manage.py export_dataset OUT_DIR``: a folder
+with ``manifest.jsonl``) is recognised as such, or forced with ``--aligned``. Its images are
+already the model's aligned training crops, so they are scored whole: no detection, no
+re-alignment, one crop each (the test-time augmentation's extra margins need the photo,
+which the export does not hold). The report then also has ``stored``: the same metrics for
+the estimates people were shown on the site (the manifest's ``estimate``, made on the
+photo with the serving crops) against the same labels, and ``release``.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from ml import ages, data, faces, report, rival
+from ml import ages, cache, data, faces, report, rival
 from ml.inference import DEFAULT_MODEL, MODELS_DIR, Estimator
 
 
@@ -78,6 +86,67 @@ def predict_all(estimator: Estimator, files: Iterator[tuple[data.Record, bytes]]
     out["groups8"] = out["groups8"].astype(np.float32).reshape(-1, len(ages.GROUPS))
     out["unreadable"] = np.array(unreadable)
     return out
+
+
+def predict_aligned(estimator: Estimator, export: data.Export, split: str) -> dict[str, Any]:
+    """101-way distributions for an export's aligned crops, each scored whole, once."""
+    items = export.split(split)
+    margin = float(export.release.get("margin", estimator.margin))
+    if margin < estimator.margin:
+        raise SystemExit(f"the export's crops ({margin} margin) are tighter than the model's ({estimator.margin})")
+    crops = np.stack([faces.decode(export.folder / item["file"]) for item in items]) if items else None
+    dist = np.zeros((0, 101), np.float32)
+    start = time.perf_counter()
+    if crops is not None:
+        size = crops.shape[1]
+        if (margin, size) != (estimator.margin, estimator.size):
+            crops = _narrow(crops, margin, estimator.margin, estimator.size)
+        dist = np.concatenate([estimator.predict_crops(crops[i : i + 64]) for i in range(0, len(crops), 64)])
+    ms = (time.perf_counter() - start) * 1000 / max(len(items), 1)
+    return {
+        "name": np.array([item["file"] for item in items]),
+        "age": np.array([item["age"] for item in items]),
+        "estimate": np.array([item["estimate"] for item in items], np.float64),
+        "dist": dist.astype(np.float32).reshape(-1, 101),
+        "ms": ms,
+    }
+
+
+def _narrow(crops: NDArray[np.uint8], margin: float, new_margin: float, size: int) -> NDArray[np.uint8]:
+    n = len(crops)
+    minus_one = np.full(n, -1, np.int8)
+    faceset = cache.FaceSet(
+        images=crops, ages=np.zeros(n, np.int16), genders=minus_one, races=minus_one, splits=minus_one,
+        detected=np.ones(n, np.bool_), names=np.array([""] * n),
+    )  # fmt: skip
+    return cache.narrow(faceset, margin, new_margin, size).images
+
+
+def evaluate_export(estimator: Estimator, args: argparse.Namespace) -> dict[str, Any]:
+    export = data.read_export(args.data)
+    rows = predict_aligned(estimator, export, args.split)
+    if not len(rows["age"]):
+        raise SystemExit("the export holds no faces for this split")
+    unknown = np.full(len(rows["age"]), -1)
+    result = summarise(rows["age"], rows["dist"], unknown, unknown)
+    result.update(
+        model=estimator.version,
+        split=args.split,
+        aligned=True,
+        release=export.release.get("release"),
+        release_hash=export.release.get("hash"),
+        ms_per_image=round(float(rows["ms"]), 2),
+        stored=report.point_metrics(rows["age"], rows["estimate"]),
+    )
+    if args.save:
+        np.savez_compressed(args.save, **{k: v for k, v in rows.items() if k != "ms"}, model=estimator.version)
+    print(
+        f"{result['n']} aligned crops of release {result['release']} ({args.split}), model {result['model']}: "
+        f"MAE {result['mae']:.2f} years, within 5 years {result['cs5']:.1%}, 8-group accuracy {result['acc8']:.1%}; "
+        f"the estimates shown on the site: MAE {result['stored']['mae']:.2f} years, "
+        f"within 5 years {result['stored']['cs5']:.1%}"
+    )
+    return result
 
 
 def summarise(
@@ -134,9 +203,17 @@ def main() -> None:
     parser.add_argument("--save", help="write per-image predictions to this .npz")
     parser.add_argument("--rival-save", help="also run the rival (make rival) on the same images; save to this .npz")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument(
+        "--aligned", action="store_true", help="the data is an export of aligned crops (found by its manifest.jsonl)"
+    )
     args = parser.parse_args()
 
     estimator = Estimator(MODELS_DIR / args.model, detector=faces.make_detector(args.detector))
+    if args.aligned or data.is_export(args.data):
+        result = evaluate_export(estimator, args)
+        if args.json:
+            print(json.dumps(result))
+        return
     rows = predict_all(estimator, labelled_files(args.data, args.split, args.clean), args.limit)
     if not len(rows["age"]):
         raise SystemExit("no UTKFace-named images found")

@@ -1,6 +1,15 @@
 """Train an age model from a config file, resumably, and export it for serving.
 
     python -m ml.train --config ml/configs/age101.yaml --data ../shared/data/UTKFace.tar.gz
+    python -m ml.train --config ml/configs/age101-finetune.yaml --data ... --feedback EXPORT_DIR
+
+Data sources: the config's ``sources`` list, each ``{path, weight}``, where the path
+``utkface`` is the UTKFace face cache and any other path is an export of the site's
+reviewed feedback (``manage.py export_dataset``); ``--feedback DIR`` adds one with the
+config's ``feedback_weight``. Without ``sources``, UTKFace alone. A weight sets how often a
+source's images are drawn relative to the others' (sampled with replacement, an epoch
+still being as many images as the sources hold); the exported model's ``meta.json`` lists
+the data-set releases it learned from (``releases``).
 
 Face crops come from the cache (:mod:`ml.cache`, built on first use from ``--data``).
 Two stages: the new head alone on a frozen backbone, then fine-tuning from block
@@ -22,6 +31,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,17 +73,29 @@ def targets(faceset: cache.FaceSet, cfg: dict[str, Any]) -> NDArray[np.float32]:
 class Batches(keras.utils.PyDataset):  # type: ignore[misc]
     """Shuffled, augmented training batches (or plain ones with ``train=False``)."""
 
-    def __init__(self, faceset: cache.FaceSet, cfg: dict[str, Any], train: bool, seed: int = 0) -> None:
+    def __init__(
+        self,
+        faceset: cache.FaceSet,
+        cfg: dict[str, Any],
+        train: bool,
+        seed: int = 0,
+        weights: NDArray[np.float64] | None = None,
+    ) -> None:
         # ``workers`` threads prepare batches ahead (OpenCV and numpy release the GIL).
         super().__init__(workers=cfg.get("workers", 1), use_multiprocessing=False)
         self.images, self.targets = faceset.images, targets(faceset, cfg)
+        # Per-image sampling weights (several sources); None or all equal: a plain shuffle.
+        self.weights = None if weights is None or np.all(weights == weights[0]) else weights / weights.sum()
         self.cfg, self.train = cfg, train
         self.batch_size = cfg["batch_size"]
         self.seed, self.epoch = seed, 0
         self.order = self._shuffled() if train else np.arange(len(self.images))
 
     def _shuffled(self) -> NDArray[np.int64]:
-        return np.random.default_rng((self.seed, self.epoch)).permutation(len(self.images))
+        rng = np.random.default_rng((self.seed, self.epoch))
+        if self.weights is not None:
+            return rng.choice(len(self.images), size=len(self.images), replace=True, p=self.weights)
+        return rng.permutation(len(self.images))
 
     def __len__(self) -> int:
         if self.train:
@@ -154,16 +176,24 @@ def _compile(model: keras.Model, cfg: dict[str, Any], stage: str, steps: int) ->
 
 
 def train(
-    cfg: dict[str, Any], train_set: cache.FaceSet, val_set: cache.FaceSet, run_dir: Path, resume: bool = False
+    cfg: dict[str, Any],
+    train_set: cache.FaceSet,
+    val_set: cache.FaceSet,
+    run_dir: Path,
+    resume: bool = False,
+    weights: NDArray[np.float64] | None = None,
 ) -> Path:
-    """Run (or resume) both stages; returns the path of the best checkpoint."""
+    """Run (or resume) both stages; returns the path of the best checkpoint. ``weights``:
+    one sampling weight per training image (see the module docstring)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     keras.utils.set_random_seed(cfg["seed"])
     if cfg.get("limit"):
         train_set = _first(train_set, cfg["limit"])
+        weights = None if weights is None else weights[: cfg["limit"]]
     state = json.loads((run_dir / "state.json").read_text()) if resume and (run_dir / "state.json").exists() else None
-    batches = Batches(train_set, cfg, train=True, seed=cfg["seed"] + (state["epoch"] if state else 0))
+    seed = cfg["seed"] + (state["epoch"] if state else 0)
+    batches = Batches(train_set, cfg, train=True, seed=seed, weights=weights)
     verbose = 1 if sys.stdout.isatty() else 2
     best = state["best"] if state else math.inf
     epoch = state["epoch"] if state else 0
@@ -201,8 +231,69 @@ def _first(faceset: cache.FaceSet, n: int) -> cache.FaceSet:
     return cache.FaceSet(*(getattr(faceset, f)[:n] for f in faceset.__dataclass_fields__))
 
 
-def export(checkpoint: Path, cfg: dict[str, Any], out_dir: Path, metrics: dict[str, Any]) -> Path:
-    """Save the model without optimizer state, plus ``meta.json`` describing it."""
+@dataclass
+class Sources:
+    """The training and validation faces of every source, with per-image sampling weights."""
+
+    train: cache.FaceSet
+    val: cache.FaceSet
+    weights: NDArray[np.float64]
+    releases: list[dict[str, Any]]  # the site's data-set releases among the sources
+
+
+UTKFACE = "utkface"
+
+
+def load_sources(cfg: dict[str, Any], data: str | None, feedback: list[str] | None = None) -> Sources:
+    """Every source of the config plus ``feedback`` exports (see the module docstring)."""
+    sources = list(cfg.get("sources") or [{"path": UTKFACE, "weight": 1.0}])
+    sources += [{"path": path, "weight": cfg.get("feedback_weight", 1.0)} for path in feedback or []]
+    trains, vals, weights, releases = [], [], [], []
+    for source in sources:
+        if source["path"] == UTKFACE:
+            faceset = utkface_faces(cfg, data)
+        else:
+            faceset, release = cache.from_export(_resolve(source["path"]), cfg["margin"], cfg["input_size"])
+            releases.append({"release": release.get("release"), "hash": release.get("hash"), "path": source["path"]})
+        trains.append(faceset.subset("train"))
+        vals.append(faceset.subset("val"))
+        weights.append(np.full(len(trains[-1].ages), float(source["weight"])))
+    return Sources(cache.concat(trains), cache.concat(vals), np.concatenate(weights), releases)
+
+
+def _resolve(path: str) -> Path:
+    """A path as given (absolute, or relative to the working folder), else under the project."""
+    given = Path(path).expanduser()
+    return given if given.is_absolute() or given.exists() else ROOT / given
+
+
+def utkface_faces(cfg: dict[str, Any], data: str | None) -> cache.FaceSet:
+    """UTKFace's crops at the config's margin and size, from the face cache (built from ``data``)."""
+    path = cache.cache_path(cfg["margin"], cfg["input_size"])
+    if not path.exists():
+        if not data:
+            raise SystemExit(f"{path} is missing: pass --data to build it")
+        faceset, _ = cache.build(data, cfg["margin"], cfg["input_size"])
+        cache.save(faceset, path)
+    return cache.load(path)
+
+
+def trained_on(releases: list[dict[str, Any]]) -> str:
+    text = "UTKFace (aligned & cropped), ml.data split 'train'"
+    for release in releases:
+        text += f"; the site's reviewed feedback, release {release['release']} (sha256 {str(release['hash'])[:12]})"
+    return text
+
+
+def export(
+    checkpoint: Path,
+    cfg: dict[str, Any],
+    out_dir: Path,
+    metrics: dict[str, Any],
+    releases: list[dict[str, Any]] | None = None,
+) -> Path:
+    """Save the model without optimizer state, plus ``meta.json`` describing it (with the
+    data-set releases it learned from)."""
     model = keras.models.load_model(checkpoint, compile=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir / "model.keras")
@@ -213,7 +304,8 @@ def export(checkpoint: Path, cfg: dict[str, Any], out_dir: Path, metrics: dict[s
         "variant": cfg["variant"],
         "input_size": cfg["input_size"],
         "margin": cfg["margin"],
-        "trained_on": "UTKFace (aligned & cropped), ml.data split 'train'",
+        "trained_on": trained_on(releases or []),
+        "releases": releases or [],
         "metrics": metrics,
     }
     for key in ("tta_margins", "flip_tta", "temperature"):  # how ml.inference scores a face (see Model there)
@@ -241,19 +333,16 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="go on from the run folder's last checkpoint")
     parser.add_argument("--export", help="folder to write the best model to, e.g. ml/models/age101")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config entries")
+    parser.add_argument(
+        "--feedback", action="append", default=[], metavar="DIR", help="an export of the site's data set (repeatable)"
+    )
     args = parser.parse_args()
     cfg = load_config(args.config, args.set)
-    path = cache.cache_path(cfg["margin"], cfg["input_size"])
-    if not path.exists():
-        if not args.data:
-            parser.error(f"{path} is missing: pass --data to build it")
-        faceset, _ = cache.build(args.data, cfg["margin"], cfg["input_size"])
-        cache.save(faceset, path)
-    faces = cache.load(path)
+    sources = load_sources(cfg, args.data, args.feedback)
     run_dir = Path(args.run_dir or ROOT / "runs" / cfg["name"])
     started = dt.datetime.now(dt.UTC)
-    best = train(cfg, faces.subset("train"), faces.subset("val"), run_dir, args.resume)
-    val = faces.subset("val")
+    best = train(cfg, sources.train, sources.val, run_dir, args.resume, sources.weights)
+    val = sources.val
     model = keras.models.load_model(best, compile=False)
     metrics: dict[str, Any] = {"val_n": len(val.ages)}
     if cfg["head"] != "groups8":
@@ -263,12 +352,13 @@ def main() -> None:
         "started": started.isoformat(),
         "finished": dt.datetime.now(dt.UTC).isoformat(),
         "commit": _git_commit(),
+        "releases": sources.releases,
         "metrics": metrics,
     }
     (run_dir / "run.json").write_text(json.dumps(record, indent=1))
     print(json.dumps(metrics))
     if args.export:
-        print(f"exported {export(best, cfg, Path(args.export), metrics)}")
+        print(f"exported {export(best, cfg, Path(args.export), metrics, sources.releases)}")
 
 
 if __name__ == "__main__":

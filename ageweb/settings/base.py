@@ -12,6 +12,7 @@ from typing import Any
 
 import dj_database_url
 import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_int, env_list, env_str
 
@@ -167,6 +168,16 @@ CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120.0
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("AGEWEB_WORKER_MAX_TASKS_PER_CHILD", 0) or None
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "global_keyprefix": REDIS_PREFIX}
+# Periodic jobs, sent by `celery -A ageweb beat` (make beat; the beat service in compose).
+# Photo retention goes to the "inference" queue because that is the queue the deployed
+# workers consume; it takes milliseconds, so it delays no photo.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "delete-expired-photos": {
+        "task": "estimator.tasks.delete_expired_photos",
+        "schedule": 3600.0,  # hourly: a photo lives at most an hour past its retention period
+        "options": {"queue": "inference"},
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -198,6 +209,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "FeedbackStateEnum": "estimator.models.Feedback.State",
+        "ReviewVerdictEnum": ["accepted", "rejected"],
+    },
 }
 
 # The estimator the worker runs: a dotted path to a zero-argument factory returning an
@@ -211,6 +226,14 @@ AGEWEB_MAX_STORED_SIDE = env_int("AGEWEB_MAX_STORED_SIDE", 2560, minimum=64)
 AGEWEB_JPEG_QUALITY = env_int("AGEWEB_JPEG_QUALITY", 90, minimum=1)
 # A photo whose worker died this many times is marked failed instead of retried again.
 AGEWEB_MAX_ATTEMPTS = env_int("AGEWEB_MAX_ATTEMPTS", 3, minimum=1)
+# Uploaded photos are deleted this many days after upload; results stay as numbers, and
+# face crops kept with consent stay until the consent is withdrawn.
+AGEWEB_PHOTO_RETENTION_DAYS = env_int("AGEWEB_PHOTO_RETENTION_DAYS", 30, minimum=1)
+# The version of the consent text shown next to "Keep this face"; stored with each consent.
+# Change it whenever the text (templates/estimator/consent_text.html) changes.
+AGEWEB_CONSENT_VERSION = env_str("AGEWEB_CONSENT_VERSION", "2026-11-29").strip()
+if not 0 < len(AGEWEB_CONSENT_VERSION) <= 50:
+    raise ImproperlyConfigured("AGEWEB_CONSENT_VERSION must be 1 to 50 characters.")
 
 # Live webcam (/ws/live/): limits per user and connection (README: "Live webcam").
 AGEWEB_LIVE_MAX_CONNECTIONS = env_int("AGEWEB_LIVE_MAX_CONNECTIONS", 2, minimum=1)

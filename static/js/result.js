@@ -31,7 +31,7 @@
     facesEl.replaceChildren();
     if (data.status !== "done") return;
     versionEl.textContent = data.model_version ? "Model " + data.model_version : "";
-    data.faces.forEach((face, i) => { drawBox(data, face, i); drawCard(face, i); });
+    data.faces.forEach((face, i) => { drawBox(data, face, i); drawCard(data, face, i); });
   }
 
   function drawBox(data, face, i) {
@@ -48,7 +48,7 @@
     photo.appendChild(box);
   }
 
-  function drawCard(face, i) {
+  function drawCard(data, face, i) {
     const card = document.createElement("article");
     card.className = "face-card";
     card.innerHTML =
@@ -57,6 +57,7 @@
     card.querySelector(".face-age").textContent = years(face.age) + " years";
     card.querySelector(".face-range").textContent =
       "Likely between " + years(face.interval[0]) + " and " + years(face.interval[1]);
+    card.appendChild(feedbackForm(face.index === undefined ? i : face.index, i, !!data.image_url));
     facesEl.appendChild(card);
     const canvas = card.querySelector("canvas");
     canvas.setAttribute("aria-label", "Probability of each age group for face " + (i + 1));
@@ -76,6 +77,97 @@
         },
       },
     });
+  }
+
+  // "About right?": one answer per face, stored through the feedback API.
+  const answers = JSON.parse(document.getElementById("feedback-data").textContent);
+  const csrf = () => (root.querySelector("input[name=csrfmiddlewaretoken]") || {}).value || "";
+  const feedbackUrl = (index) => root.dataset.feedbackUrl.replace("/faces/0/", "/faces/" + index + "/");
+
+  function feedbackForm(index, i, photoKept) {
+    const form = document.createElement("form");
+    form.className = "feedback";
+    form.noValidate = true;
+    form.innerHTML =
+      '<p class="feedback-q">About right?</p>' +
+      '<div class="feedback-row">' +
+      '<button type="button" class="button small secondary fb-yes">Yes</button>' +
+      '<span class="fb-no-wrap"><button type="button" class="button small secondary fb-no">No, the real age is</button>' +
+      '<input type="number" class="fb-age" min="0" max="116" step="1" inputmode="numeric" placeholder="age"></span>' +
+      '</div>' +
+      '<small class="muted">The age of the person in the photo when it was taken.</small>' +
+      '<label class="fb-consent"><input type="checkbox" class="fb-keep"> Keep this face to help improve the age model</label>' +
+      '<details class="consent-details"><summary>What is kept, for what, and for how long</summary></details>' +
+      '<p class="fb-status" role="status"></p>' +
+      '<button type="button" class="link fb-remove" hidden>Remove my answer</button>';
+    form.querySelector(".consent-details").appendChild(
+      document.getElementById("consent-template").content.cloneNode(true));
+    const age = form.querySelector(".fb-age");
+    const keep = form.querySelector(".fb-keep");
+    const statusEl = form.querySelector(".fb-status");
+    const remove = form.querySelector(".fb-remove");
+    age.setAttribute("aria-label", "The real age of face " + (i + 1));
+    keep.setAttribute("aria-label", "Keep face " + (i + 1) + " to help improve the age model");
+    let current = answers[String(index)] || null;
+    if (!photoKept && !(current && current.kept)) {  // the crop is cut from the photo, which is gone
+      const note = document.createElement("p");
+      note.className = "muted small-print";
+      note.textContent = "The photo was deleted after the retention period, so this face can no longer be kept.";
+      form.querySelector(".fb-consent").replaceWith(note);
+      form.querySelector(".consent-details").remove();
+    }
+
+    function show(answer, note) {
+      current = answer;
+      form.classList.toggle("answered", !!answer);
+      form.querySelector(".fb-yes").classList.toggle("chosen", !!answer && answer.correct);
+      form.querySelector(".fb-no").classList.toggle("chosen", !!answer && !answer.correct);
+      remove.hidden = !answer;
+      statusEl.classList.remove("error");
+      if (!answer) { statusEl.textContent = note || ""; return; }
+      keep.checked = answer.consent_to_train;
+      if (!answer.correct && answer.true_age !== null) age.value = answer.true_age;
+      const said = answer.correct ? "about right" : (answer.true_age === null ? "not right" : "the real age is " + answer.true_age);
+      statusEl.textContent = "Thank you. Saved: " + said + "." +
+        (answer.consent_to_train ? " This face is kept to help improve the model." : " Kept as numbers only.");
+    }
+
+    async function send(method, body) {
+      statusEl.classList.remove("error");
+      statusEl.textContent = "Saving…";
+      try {
+        const response = await fetch(feedbackUrl(index), {
+          method: method,
+          credentials: "same-origin",
+          headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf() },
+          body: body ? JSON.stringify(body) : undefined,
+        });
+        if (response.status === 204) { show(null, "Your answer was removed."); return; }
+        const data = await response.json();
+        if (!response.ok) throw new Error((data.error && data.error.message) || "Could not save your answer.");
+        show(data);
+      } catch (error) {
+        statusEl.textContent = error.message || "Could not save your answer; please try again.";
+        statusEl.classList.add("error");
+      }
+    }
+
+    function answerNo() {
+      const raw = age.value.trim();
+      if (raw !== "" && !/^\d{1,3}$/.test(raw)) { statusEl.textContent = "The real age must be a whole number from 0 to 116."; statusEl.classList.add("error"); return; }
+      send("POST", { correct: false, true_age: raw === "" ? null : Number(raw), consent_to_train: keep.checked });
+    }
+    form.querySelector(".fb-yes").addEventListener("click", () =>
+      send("POST", { correct: true, true_age: null, consent_to_train: keep.checked }));
+    form.querySelector(".fb-no").addEventListener("click", answerNo);
+    age.addEventListener("keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); answerNo(); } });
+    keep.addEventListener("change", () => {
+      if (current) send("POST", { correct: current.correct, true_age: current.true_age, consent_to_train: keep.checked });
+    });
+    remove.addEventListener("click", () => send("DELETE"));
+    form.addEventListener("submit", (event) => event.preventDefault());
+    show(current);
+    return form;
   }
 
   function poll() {

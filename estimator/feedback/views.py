@@ -1,0 +1,133 @@
+"""HTML pages of feedback: My data, privacy, and staff review and dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from ..crops import crop_geometry
+from ..models import Feedback, Prediction
+from ..selectors import prediction_list
+from ..views import _user
+from .selectors import (
+    dashboard_series,
+    dashboard_stats,
+    feedback_get_owned,
+    feedback_list,
+    review_model_versions,
+)
+from .services import feedback_withdraw, feedback_withdraw_all, user_data_archive
+
+View = Callable[..., HttpResponseBase]
+
+
+def staff_only(view: View) -> View:
+    """Staff pages are a 404 for everyone else, as if they did not exist."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not (request.user.is_authenticated and request.user.is_staff):
+            raise Http404("No such page.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def privacy(request: HttpRequest) -> HttpResponse:
+    context = {
+        "retention_days": settings.AGEWEB_PHOTO_RETENTION_DAYS,
+        "consent_version": settings.AGEWEB_CONSENT_VERSION,
+        "crop_size": crop_geometry()[1],
+    }
+    return render(request, "feedback/privacy.html", context)
+
+
+@login_required
+def my_data(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    answers = list(feedback_list(owner=user))
+    context = {
+        "predictions": prediction_list(owner=user),
+        "answers": answers,
+        "kept": [feedback for feedback in answers if feedback.kept],
+        "retention_days": settings.AGEWEB_PHOTO_RETENTION_DAYS,
+    }
+    return render(request, "feedback/my_data.html", context)
+
+
+@login_required
+def download(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    response = HttpResponse(user_data_archive(owner=user), content_type="application/zip")
+    name = f"ageweb-{user.username}-{timezone.now():%Y%m%d}.zip"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _owned_or_404(request: HttpRequest, feedback_id: int) -> Feedback:
+    feedback = feedback_get_owned(owner=_user(request), feedback_id=feedback_id)
+    if feedback is None:
+        raise Http404("No such answer.")
+    return feedback
+
+
+@login_required
+@require_POST
+def withdraw(request: HttpRequest, feedback_id: int) -> HttpResponse:
+    feedback_withdraw(feedback=_owned_or_404(request, feedback_id))
+    messages.success(request, "Consent withdrawn: the face crop was deleted and will not be used for training.")
+    return redirect("feedback:my-data")
+
+
+@login_required
+@require_POST
+def withdraw_all(request: HttpRequest) -> HttpResponse:
+    count = feedback_withdraw_all(owner=_user(request))
+    if count:
+        messages.success(request, f"Consent withdrawn for {count} face(s): their crops were deleted.")
+    else:
+        messages.info(request, "No face of yours was kept.")
+    return redirect("feedback:my-data")
+
+
+@login_required
+def own_crop(request: HttpRequest, feedback_id: int) -> FileResponse:
+    feedback = _owned_or_404(request, feedback_id)
+    if not feedback.crop:
+        raise Http404("This face is not kept.")
+    response = FileResponse(feedback.crop.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@staff_only
+def review(request: HttpRequest) -> HttpResponse:
+    context = {"model_versions": review_model_versions(), "states": Feedback.State.choices}
+    return render(request, "feedback/review.html", context)
+
+
+@staff_only
+def dashboard(request: HttpRequest) -> HttpResponse:
+    context = {"rows": dashboard_stats(), "series": dashboard_series()}
+    return render(request, "feedback/dashboard.html", context)
+
+
+@staff_only
+def staff_photo(request: HttpRequest, prediction_id: UUID) -> FileResponse:
+    """Any stored photo, for staff (the admin shows it); gone once retention deleted it."""
+    prediction = Prediction.objects.filter(pk=prediction_id).exclude(image="").first()
+    if prediction is None:
+        raise Http404("No such photo (it may have been deleted after the retention period).")
+    response = FileResponse(prediction.image.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, no-store"
+    return response

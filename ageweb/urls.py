@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts.apis import TokenObtainApi
 from ageweb.api_errors import api_not_found
-from ageweb.views import healthz
+from ageweb.views import healthz, metrics, readyz
 
 api_patterns = [
     path("predictions/", include("estimator.api_urls")),
@@ -22,7 +22,9 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include((api_patterns, "api"))),
     path("admin/", admin.site.urls),
-    path("healthz/", healthz, name="healthz"),
+    re_path(r"^healthz/?$", healthz, name="healthz"),
+    re_path(r"^readyz/?$", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
 ]
 
 handler404 = "ageweb.api_errors.not_found"

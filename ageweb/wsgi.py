@@ -4,5 +4,5 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ageweb.settings.local")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ageweb.settings.production")
 application = get_wsgi_application()

@@ -14,6 +14,10 @@ def prediction_image_path(prediction: Prediction, filename: str) -> str:
     return f"predictions/{prediction.created_at:%Y/%m}/{prediction.id}.jpg"
 
 
+def prediction_thumbnail_path(prediction: Prediction, filename: str) -> str:
+    return f"predictions/{prediction.created_at:%Y/%m}/{prediction.id}-thumbnail.jpg"
+
+
 class Prediction(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -24,6 +28,7 @@ class Prediction(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="predictions")
     image = models.FileField(upload_to=prediction_image_path)  # re-encoded JPEG, no metadata
+    thumbnail = models.FileField(upload_to=prediction_thumbnail_path, blank=True)  # for the history page
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -32,13 +37,18 @@ class Prediction(models.Model):
     model_versions = models.JSONField(default=dict, blank=True)  # each model's name -> version
     too_small = models.PositiveSmallIntegerField(default=0)  # faces found but too small to estimate
     attempts = models.PositiveSmallIntegerField(default=0)  # times a worker started on it
+    enqueued_at = models.DateTimeField(null=True, blank=True)  # last sent to the queue (the reaper's clock)
+    claimed_by = models.CharField(max_length=255, blank=True)  # the Celery task id running it
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["owner", "-created_at"])]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(fields=["status", "enqueued_at"], name="prediction_status_enqueued"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"

@@ -119,6 +119,7 @@ def test_a_static_file_is_served_without_a_cdn(client: Client) -> None:
     assert b"Chart.js v4" in b"".join(response.streaming_content)[:200]
 
 
-def test_the_health_check_answers_ok(client: Client) -> None:
-    response = client.get("/healthz/")
-    assert (response.status_code, response.content) == (200, b"ok")
+@pytest.mark.parametrize("path", ["/healthz", "/healthz/"])
+def test_the_liveness_check_answers_ok_in_json(client: Client, path: str) -> None:
+    response = client.get(path)
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})

@@ -11,21 +11,19 @@ import sys
 from typing import Any
 
 import redis
-from django.db import InterfaceError as DatabaseInterfaceError
-from django.db import OperationalError as DatabaseOperationalError
-from django.template.loader import render_to_string
-from django.views.decorators.csrf import csrf_exempt
-from kombu.exceptions import OperationalError as BrokerError
-
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
+from kombu.exceptions import OperationalError as BrokerError
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
-
 
 # What a restarting database, cache or broker raises.
 OUTAGES = (DatabaseOperationalError, DatabaseInterfaceError, redis.ConnectionError, redis.TimeoutError, BrokerError)

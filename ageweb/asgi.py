@@ -1,4 +1,9 @@
-"""ASGI entry point: HTTP goes to Django, websockets to the estimator's consumers."""
+"""ASGI entry point: HTTP goes to Django, websockets to the estimator's consumers.
+
+Without DJANGO_SETTINGS_MODULE it runs the production settings (which refuse to start
+without their secrets), never the local debug ones; ``manage.py`` and the Makefile choose
+the local settings explicitly.
+"""
 
 import os
 
@@ -8,14 +13,25 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ageweb.settings.production")
 django_asgi_app = get_asgi_application()  # before importing anything that touches models
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.generic.websocket import WebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
 from estimator.routing import websocket_urlpatterns  # noqa: E402
 
+
+class NoSuchPath(WebsocketConsumer):  # type: ignore[misc]
+    """Any other websocket path: refused at the handshake (403), not an HTTP 500 with a traceback."""
+
+    def connect(self) -> None:
+        self.close()
+
+
+routes = [*websocket_urlpatterns, re_path(r"", NoSuchPath.as_asgi())]
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes))),
     }
 )

@@ -1,4 +1,7 @@
-"""Celery wiring: configuration comes from Django settings (``CELERY_*``), tasks from the apps."""
+"""Celery wiring: configuration comes from Django settings (``CELERY_*``), tasks from the apps.
+
+Without DJANGO_SETTINGS_MODULE workers and beat run the production settings, never the local ones.
+"""
 
 import os
 

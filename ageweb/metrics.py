@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import redis
 from django.conf import settings
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
 PREDICTIONS = Counter("ageweb_predictions_total", "Predictions finished, by outcome", ["outcome"])
@@ -57,7 +57,7 @@ def metrics_text() -> bytes:
     """Everything Prometheus scrapes, in its text format."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = CollectorRegistry()
         registry.register(_Default())
@@ -68,5 +68,5 @@ def metrics_text() -> bytes:
 class _Default(Collector):
     """This process's own metrics (one process: no multiprocess directory)."""
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         yield from REGISTRY.collect()

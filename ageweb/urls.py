@@ -1,9 +1,11 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts.apis import TokenObtainApi
 from ageweb.api_errors import api_not_found
+from ageweb.throttles import rate_limited
 from ageweb.views import healthz, metrics, readyz
 
 api_patterns = [
@@ -18,6 +20,12 @@ api_patterns = [
 urlpatterns = [
     path("", include("estimator.urls")),
     path("accounts/", include("accounts.urls")),
+    # Before Django's own: the same view, with a rate per address (log in is django-axes').
+    path(
+        "accounts/password_reset/",
+        rate_limited("password_reset")(auth_views.PasswordResetView.as_view()),
+        name="password_reset",
+    ),
     # Django's views for log in/out, password change and reset ("login", "password_reset", ...).
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include((api_patterns, "api"))),

@@ -1,4 +1,7 @@
-"""WSGI entry point (gunicorn): pages and API only; result pages then fall back to polling."""
+"""WSGI entry point (gunicorn): pages and API only; result pages then fall back to polling.
+
+Without DJANGO_SETTINGS_MODULE it runs the production settings, never the local debug ones.
+"""
 
 import os
 

@@ -70,7 +70,8 @@ def prediction_create(*, owner: User, image: File[bytes]) -> Prediction:
             transaction.on_commit(partial(prediction_enqueue, prediction_id=prediction.id))
     except BaseException:  # refused, or the database failed: no file without its row
         for field in (prediction.image, prediction.thumbnail):
-            field.storage.delete(field.name)
+            if field.name:
+                field.storage.delete(field.name)
         raise
     return prediction
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from .loader import load_estimator
-from .services import predictions_reap, prediction_fail, prediction_run
+from .services import prediction_fail, prediction_run, predictions_reap
 
 logger = logging.getLogger(__name__)
 

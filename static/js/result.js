@@ -16,6 +16,18 @@
   let pollTimer = null;
 
   const finished = (data) => data.status === "done" || data.status === "failed";
+  const NOT_FOUND = 4404;  // the websocket's close code for a prediction that is gone
+
+  function gone() {  // deleted (here or in another tab): stop listening and polling for good
+    if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
+    spinner.hidden = true;
+    statusEl.dataset.status = "failed";
+    statusEl.textContent = "Deleted";
+    messageEl.textContent = "This prediction was deleted.";
+    messageEl.hidden = false;
+    liveEl.textContent = "";
+    liveEl.className = "live";
+  }
   const years = (value) => Math.round(value);
 
   function render(data) {
@@ -85,6 +97,7 @@
     pollTimer = setInterval(async () => {
       try {
         const response = await fetch(root.dataset.apiUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+        if (response.status === 404) { gone(); return; }
         if (!response.ok) return;
         const data = await response.json();
         render(data);
@@ -104,7 +117,10 @@
       render(last);
       if (finished(last)) { socket.close(); liveEl.textContent = ""; liveEl.className = "live"; }
     };
-    socket.onclose = () => { if (!last || !finished(last)) poll(); };
+    socket.onclose = (event) => {
+      if (event.code === NOT_FOUND) gone();
+      else if (!last || !finished(last)) poll();
+    };
   }
 
   const initial = JSON.parse(document.getElementById("prediction-data").textContent);

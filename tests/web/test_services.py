@@ -223,3 +223,26 @@ def test_the_stored_photo_is_what_the_model_sees(user: User) -> None:
     with mock.patch("estimator.services.load_estimator", return_value=Spy()):
         prediction_run(prediction_id=prediction.id)
     assert Image.open(io.BytesIO(seen[0])).size == (200, 300)  # upright, as stored
+
+
+def test_a_failed_database_write_leaves_no_photo_behind(user: User, settings: Any) -> None:
+    from django.db import DatabaseError
+
+    with mock.patch.object(Prediction, "save", side_effect=DatabaseError("disk full")), pytest.raises(DatabaseError):
+        prediction_create(owner=user, image=upload(photos.face_photo()))
+    assert list(Path(settings.MEDIA_ROOT).rglob("*.jpg")) == []
+
+
+def test_a_refusal_by_the_cap_leaves_no_photo_behind(user: User, settings: Any) -> None:
+    settings.AGEWEB_MAX_UNFINISHED_PER_USER = 1
+    queued(user)
+    with pytest.raises(services.TooManyUnfinished):
+        queued(user)
+    assert len(list(Path(settings.MEDIA_ROOT).rglob("*.jpg"))) == 2  # the first one's photo and thumbnail
+
+
+def test_deleting_removes_the_thumbnail_too(user: User, settings: Any, django_capture_on_commit_callbacks: Any) -> None:
+    prediction = queued(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        prediction_delete(prediction=prediction)
+    assert list(Path(settings.MEDIA_ROOT).rglob("*.jpg")) == []

@@ -166,7 +166,7 @@ CELERY_TASK_ACKS_LATE = True  # a task is acknowledged only once it has run ...
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ... and requeued if its process died
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("AGEWEB_TASK_SOFT_TIME_LIMIT", 60, minimum=1)
-CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
+CELERY_TASK_TIME_LIMIT = env_int("AGEWEB_TASK_HARD_TIME_LIMIT", CELERY_TASK_SOFT_TIME_LIMIT + 30, minimum=1)
 # A pool child loads the models right after fork, which takes longer than Celery's
 # default 4 s start-up allowance.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120.0

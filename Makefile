@@ -7,9 +7,13 @@ PORT ?= 8000
 # Inference worker processes: one per core, as each runs the models on one core.
 WORKER_CONCURRENCY ?= $(shell nproc)
 WEB_WORKERS ?= 2
+BEAT_SCHEDULE ?= .cache/celerybeat-schedule
+# The entry points (asgi, wsgi, celery) default to production settings; make runs the local ones.
+DJANGO_SETTINGS_MODULE ?= ageweb.settings.local
+export DJANGO_SETTINGS_MODULE
 LINTED := ml tests/ml ageweb accounts estimator tools tests/web tests/integration tests/fakes.py tests/photos.py conftest.py manage.py
 
-.PHONY: setup models run test worker web migrate lint typecheck loadtest
+.PHONY: setup models run test worker web migrate lint typecheck loadtest beat soak
 
 setup: $(VENV)/.installed
 
@@ -33,10 +37,15 @@ migrate: setup
 run: migrate models
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-# A Celery worker for the inference queue (needs REDIS_URL; DATABASE_URL as the web's).
+# A Celery worker for the inference queue (needs REDIS_URL; DATABASE_URL as the web's);
+# it also runs the periodic jobs beat sends to the "default" queue.
 worker: setup models
-	$(VENV)/bin/celery -A ageweb worker -Q inference --concurrency $(WORKER_CONCURRENCY) \
+	$(VENV)/bin/celery -A ageweb worker -Q inference,default --concurrency $(WORKER_CONCURRENCY) \
 		--prefetch-multiplier 1 --loglevel INFO
+
+# Periodic jobs (Celery beat): photo retention and the reaper (needs REDIS_URL).
+beat: setup
+	$(VENV)/bin/celery -A ageweb beat --loglevel INFO --schedule $(BEAT_SCHEDULE)
 
 # The production ASGI server (HTTP and websockets); daphne works too:
 # .venv/bin/daphne -b $(HOST) -p $(PORT) ageweb.asgi:application
@@ -57,6 +66,12 @@ typecheck: setup
 # + one worker with the real models (see README).
 loadtest: setup models
 	$(PY) tools/loadtest.py
+
+# The production-shaped stack as local processes (nginx, gunicorn, worker, beat, private
+# PostgreSQL and Redis) under 50 clients and 1,000 uploads while a worker process is killed
+# and the worker, Redis and PostgreSQL restart; prints lost, stuck, 5xx and latency (README).
+soak: setup models
+	$(PY) tools/soak.py
 
 # --- ml/: data, training, evaluation, benchmarks (see ml/MODEL_CARD.md) ---
 UTKFACE ?= ../shared/data/UTKFace.tar.gz

@@ -258,7 +258,19 @@ class Stack:
         assert self.pg_data is not None
         options = f"-p {self.pg_port} -k {self.pg_data} -c listen_addresses=127.0.0.1"
         log = [] if action == "stop" else ["-l", str(self.pg_data / "server.log")]  # never our pipes: it outlives us
-        command = [str(_pg_tool("pg_ctl")), action, "-D", str(self.pg_data), "-w", "-t", "60", "-o", options, *log, *extra]
+        command = [
+            str(_pg_tool("pg_ctl")),
+            action,
+            "-D",
+            str(self.pg_data),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            *log,
+            *extra,
+        ]
         subprocess.run(self._as_postgres(command), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def restart_postgres(self) -> None:

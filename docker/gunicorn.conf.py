@@ -15,3 +15,11 @@ worker_class = "uvicorn_worker.UvicornWorker"
 graceful_timeout = 30
 timeout = 120  # a worker silent this long is restarted (uploads are read by nginx first)
 accesslog = None  # nginx logs requests
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A gone worker's live Prometheus samples (gauges) must not be added up any more."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

@@ -126,28 +126,35 @@ class Soaker:
                 self.tally.client_errors.append(f"{kind}: {response.status_code} {response.text[:120]}")
 
     def wait(self, prediction_id: str) -> bool:
-        """As the result page: the websocket, then polling every second when it drops."""
+        """As the result page: the websocket, asking the API after 10 s of silence; polling once it drops."""
         deadline = time.monotonic() + self.deadline_s
         try:
-            messages = self.client.watch(prediction_id, timeout=self.deadline_s)
-            if messages and messages[-1]["status"] in FINISHED:
-                return True
-        except Exception:  # the socket dropped (Redis or the worker restarting): poll instead
+            with self.client.socket(prediction_id) as ws:
+                while time.monotonic() < deadline:
+                    try:
+                        if json.loads(ws.recv(timeout=10))["status"] in FINISHED:
+                            return True
+                    except TimeoutError:  # a socket can go quiet for good when Redis restarts
+                        if self.finished(prediction_id):
+                            return True
+        except Exception:  # the socket dropped (Redis, the worker or the web restarting): poll instead
             pass
         while time.monotonic() < deadline:
-            try:
-                response = requests.get(
-                    f"{self.base_url}/api/v1/predictions/{prediction_id}/", headers=self.client._auth(), timeout=30
-                )
-            except requests.RequestException:
-                self.tally.response(0)
-                time.sleep(1)
-                continue
-            self.tally.response(response.status_code)
-            if response.status_code == 200 and response.json()["status"] in FINISHED:
+            if self.finished(prediction_id):
                 return True
             time.sleep(1)
         return False
+
+    def finished(self, prediction_id: str) -> bool:
+        try:
+            response = requests.get(
+                f"{self.base_url}/api/v1/predictions/{prediction_id}/", headers=self.client._auth(), timeout=30
+            )
+        except requests.RequestException:
+            self.tally.response(0)
+            return False
+        self.tally.response(response.status_code)
+        return response.status_code == 200 and response.json()["status"] in FINISHED
 
 
 def _faults(stack: Stack) -> list[tuple[str, Callable[[], None]]]:

@@ -434,13 +434,17 @@ class SiteClient:
             url = page["next"]
         return items
 
-    def watch(self, prediction_id: str, timeout: float = 120) -> list[dict[str, Any]]:
-        """What the result page receives over its websocket, until the prediction finishes."""
+    def socket(self, prediction_id: str) -> Any:
+        """The result page's websocket for this prediction (a context manager)."""
         cookies = "; ".join(f"{k}={v}" for k, v in self.session.cookies.items())
         url = re.sub(r"^http", "ws", self.base_url) + f"/ws/predictions/{prediction_id}/"
+        return ws_connect(url, additional_headers={"Cookie": cookies, "Origin": self.base_url}, open_timeout=30)
+
+    def watch(self, prediction_id: str, timeout: float = 120) -> list[dict[str, Any]]:
+        """What the result page receives over its websocket, until the prediction finishes."""
         messages: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
-        with ws_connect(url, additional_headers={"Cookie": cookies, "Origin": self.base_url}, open_timeout=30) as ws:
+        with self.socket(prediction_id) as ws:
             while not messages or messages[-1]["status"] not in {"done", "failed"}:
                 messages.append(json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01))))
         return messages

@@ -111,6 +111,17 @@
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + root.dataset.wsPath);
     let last = null;
+    // A socket can stay open yet go quiet for good (the channel layer restarted): ask the
+    // API now and then while waiting, and stop listening once the answer is final.
+    const check = setInterval(async () => {
+      try {
+        const response = await fetch(root.dataset.apiUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+        if (response.status === 404) { clearInterval(check); socket.close(); gone(); return; }
+        if (!response.ok) return;
+        const data = await response.json();
+        if (finished(data)) { last = data; render(data); clearInterval(check); socket.close(); liveEl.textContent = ""; liveEl.className = "live"; }
+      } catch (error) { /* the network may come back */ }
+    }, 10000);
     socket.onopen = () => { liveEl.className = "live ws"; liveEl.textContent = "live"; };
     socket.onmessage = (event) => {
       last = JSON.parse(event.data);
@@ -118,6 +129,7 @@
       if (finished(last)) { socket.close(); liveEl.textContent = ""; liveEl.className = "live"; }
     };
     socket.onclose = (event) => {
+      clearInterval(check);
       if (event.code === NOT_FOUND) gone();
       else if (!last || !finished(last)) poll();
     };

@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+import redis
 from websockets.exceptions import InvalidStatus
 
 from estimator.services import WORKER_KEPT_DYING
@@ -133,6 +134,29 @@ def test_a_task_killed_by_the_hard_time_limit_is_failed_by_the_reaper(fake_stack
         fake_stack.env.clear()
         fake_stack.env.update(saved)
         fake_stack.start_server()
+        fake_stack.start_worker()
+
+
+def test_a_task_lost_with_redis_is_queued_again_by_the_reaper(fake_stack: Stack) -> None:
+    person = client(fake_stack)
+    fake_stack.stop("worker")
+    prediction_id = person.upload(photos.face_photo()).json()["id"]
+    queue = f"{fake_stack.env['AGEWEB_REDIS_PREFIX']}inference"
+    broker = redis.Redis.from_url(fake_stack.redis_url)
+    assert broker.delete(queue) == 1  # what a Redis restart without persistence does to a waiting task
+    saved = dict(fake_stack.env)
+    fake_stack.env.update({"AGEWEB_REQUEUE_AFTER": "2", "AGEWEB_REAPER_INTERVAL": "1"})
+    marker = len(fake_stack.log("worker"))
+    fake_stack.start_worker()
+    fake_stack.start_beat()
+    try:
+        assert person.watch(prediction_id, timeout=60)[-1]["status"] == "done"
+        assert "Reaper: queued 1 predictions again" in fake_stack.log("worker")[marker:]
+    finally:
+        fake_stack.stop("beat")
+        fake_stack.stop("worker")
+        fake_stack.env.clear()
+        fake_stack.env.update(saved)
         fake_stack.start_worker()
 
 

@@ -8,9 +8,12 @@ PORT ?= 8000
 WORKER_CONCURRENCY ?= $(shell nproc)
 WEB_WORKERS ?= 2
 BEAT_SCHEDULE ?= .cache/celerybeat-schedule
+# The entry points (asgi, wsgi, celery) default to production settings; make runs the local ones.
+DJANGO_SETTINGS_MODULE ?= ageweb.settings.local
+export DJANGO_SETTINGS_MODULE
 LINTED := ml tests/ml ageweb accounts estimator tools tests/web tests/integration tests/fakes.py tests/photos.py conftest.py manage.py
 
-.PHONY: setup models run test worker worker-inference worker-live livebench web migrate lint typecheck loadtest beat
+.PHONY: setup models run test worker worker-inference worker-live livebench web migrate lint typecheck loadtest beat soak
 
 setup: $(VENV)/.installed
 
@@ -35,12 +38,13 @@ run: migrate models
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 # The Celery workers (need REDIS_URL; DATABASE_URL as the web's): one for uploads' "inference"
-# queue and one for live webcam frames' "live" queue, so that frames never wait behind photos.
+# queue (it also runs the periodic jobs beat sends to the "default" queue) and one for live
+# webcam frames' "live" queue, so that frames never wait behind photos.
 worker: setup models
 	$(MAKE) -j2 worker-inference worker-live
 
 worker-inference: setup models
-	$(VENV)/bin/celery -A ageweb worker -Q inference --concurrency $(WORKER_CONCURRENCY) \
+	$(VENV)/bin/celery -A ageweb worker -Q inference,default --concurrency $(WORKER_CONCURRENCY) \
 		--prefetch-multiplier 1 --loglevel INFO -n inference@%h
 
 worker-live: setup models
@@ -75,6 +79,12 @@ typecheck: setup
 # + one worker with the real models (see README).
 loadtest: setup models
 	$(PY) tools/loadtest.py
+
+# The production-shaped stack as local processes (nginx, gunicorn, worker, beat, private
+# PostgreSQL and Redis) under 50 clients and 1,000 uploads while a worker process is killed
+# and the worker, Redis and PostgreSQL restart; prints lost, stuck, 5xx and latency (README).
+soak: setup models
+	$(PY) tools/soak.py
 
 # --- ml/: data, training, evaluation, benchmarks (see ml/MODEL_CARD.md) ---
 UTKFACE ?= ../shared/data/UTKFace.tar.gz

@@ -9,6 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from ageweb.throttles import rate_limited
+
 from .forms import AccountDeleteForm, SignUpForm
 from .models import User
 from .services import user_create, user_delete, user_token, user_token_regenerate
@@ -19,6 +21,7 @@ def _user(request: HttpRequest) -> User:
     return request.user
 
 
+@rate_limited("signup")
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("estimator:upload")

@@ -1,21 +1,34 @@
 """One JSON shape for every API error: ``{"error": {"code", "message", "details"}}``.
 
 DRF's own exceptions, Django's ValidationError raised by services, and the project-wide
-404/500 handlers under /api/ all come out in this shape.
+404/500 handlers under /api/ all come out in this shape. An outage of PostgreSQL or Redis
+is a 503 (pages: a friendly page), never a 500: the request can simply be tried again.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+import redis
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
+from kombu.exceptions import OperationalError as BrokerError
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
+
+# What a restarting database, cache or broker raises.
+OUTAGES = (DatabaseOperationalError, DatabaseInterfaceError, redis.ConnectionError, redis.TimeoutError, BrokerError)
+UNAVAILABLE = "The service is briefly unavailable; please try again in a minute. Nothing already accepted is lost."
+RETRY_AFTER = "30"
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -40,6 +53,8 @@ def _as_drf(exc: Exception) -> Exception:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, OUTAGES):
+        return Response(error_body("unavailable", UNAVAILABLE), status=503, headers={"Retry-After": RETRY_AFTER})
     exc = _as_drf(exc)
     response = drf_exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
@@ -57,6 +72,7 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+@csrf_exempt  # a token client's POST to a wrong path is a 404, not a CSRF failure page
 def api_not_found(request: HttpRequest) -> HttpResponse:
     return JsonResponse(error_body("not_found", "Not found."), status=404)
 
@@ -67,7 +83,19 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return defaults.page_not_found(request, exception)
 
 
+def unavailable(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        response: HttpResponse = JsonResponse(error_body("unavailable", UNAVAILABLE), status=503)
+    else:  # rendered without the request: its session and user need the database
+        response = HttpResponse(render_to_string("503.html"), status=503)
+    response["Retry-After"] = RETRY_AFTER
+    return response
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this while handling the exception, so it is still the current one.
+    if isinstance(sys.exc_info()[1], OUTAGES):
+        return unavailable(request)
     if _is_api(request):
         return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)
     return defaults.server_error(request)

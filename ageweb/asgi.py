@@ -1,20 +1,36 @@
-"""ASGI entry point: HTTP goes to Django, websockets to the estimator's consumers."""
+"""ASGI entry point: HTTP goes to Django, websockets to the estimator's consumers.
+
+Without DJANGO_SETTINGS_MODULE it runs the production settings (which refuse to start
+without their secrets), never the local debug ones; ``manage.py`` and the Makefile choose
+the local settings explicitly.
+"""
 
 import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ageweb.settings.local")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ageweb.settings.production")
 django_asgi_app = get_asgi_application()  # before importing anything that touches models
 
+from channels.generic.websocket import WebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
 from accounts.websocket_auth import TokenOrSessionAuth  # noqa: E402
 from estimator.routing import websocket_urlpatterns  # noqa: E402
 
+
+class NoSuchPath(WebsocketConsumer):  # type: ignore[misc]
+    """Any other websocket path: refused at the handshake (403), not an HTTP 500 with a traceback."""
+
+    def connect(self) -> None:
+        self.close()
+
+
+routes = [*websocket_urlpatterns, re_path(r"", NoSuchPath.as_asgi())]
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": TokenOrSessionAuth(URLRouter(websocket_urlpatterns)),
+        "websocket": TokenOrSessionAuth(URLRouter(routes)),
     }
 )

@@ -1,10 +1,12 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts.apis import TokenObtainApi
 from ageweb.api_errors import api_not_found
-from ageweb.views import healthz
+from ageweb.throttles import rate_limited
+from ageweb.views import healthz, metrics, readyz
 
 api_patterns = [
     path("predictions/", include("estimator.api_urls")),
@@ -20,11 +22,19 @@ urlpatterns = [
     path("", include("estimator.urls")),
     path("", include("estimator.feedback.urls")),
     path("accounts/", include("accounts.urls")),
+    # Before Django's own: the same view, with a rate per address (log in is django-axes').
+    path(
+        "accounts/password_reset/",
+        rate_limited("password_reset")(auth_views.PasswordResetView.as_view()),
+        name="password_reset",
+    ),
     # Django's views for log in/out, password change and reset ("login", "password_reset", ...).
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include((api_patterns, "api"))),
     path("admin/", admin.site.urls),
-    path("healthz/", healthz, name="healthz"),
+    re_path(r"^healthz/?$", healthz, name="healthz"),
+    re_path(r"^readyz/?$", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
 ]
 
 handler404 = "ageweb.api_errors.not_found"

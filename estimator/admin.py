@@ -44,18 +44,18 @@ def _photo(prediction: Prediction, size: int) -> str:
 
 @admin.register(Prediction)
 class PredictionAdmin(ReadOnlyMixin, admin.ModelAdmin[Prediction]):
-    list_display = ["thumbnail", "id", "owner", "status", "model_version", "created_at", "finished_at"]
+    list_display = ["small_photo", "id", "owner", "status", "model_version", "created_at", "finished_at"]
     list_filter = ["status", "model_version", "created_at"]
     search_fields = ["id", "owner__username", "owner__email"]
     readonly_fields = [
         "photo", "owner", "width", "height", "status", "failure_reason", "model_version", "model_versions",
-        "too_small", "attempts", "created_at", "started_at", "finished_at",
+        "too_small", "attempts", "claimed_by", "enqueued_at", "created_at", "started_at", "finished_at",
     ]  # fmt: skip
-    exclude = ["image"]
+    exclude = ["image", "thumbnail"]
     inlines = [FaceInline]
 
     @admin.display(description="photo")
-    def thumbnail(self, prediction: Prediction) -> str:
+    def small_photo(self, prediction: Prediction) -> str:  # "thumbnail" is the model's field
         return _photo(prediction, 80)
 
     @admin.display(description="photo")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .apis import PredictionDetailApi, PredictionImageApi, PredictionListCreateApi
+from .apis import PredictionDetailApi, PredictionImageApi, PredictionListCreateApi, PredictionThumbnailApi
 from .feedback.apis import FeedbackApi
 
 urlpatterns = [
@@ -8,4 +8,5 @@ urlpatterns = [
     path("<uuid:prediction_id>/", PredictionDetailApi.as_view(), name="prediction-detail"),
     path("<uuid:prediction_id>/image/", PredictionImageApi.as_view(), name="prediction-image"),
     path("<uuid:prediction_id>/faces/<int:index>/feedback/", FeedbackApi.as_view(), name="face-feedback"),
+    path("<uuid:prediction_id>/thumbnail/", PredictionThumbnailApi.as_view(), name="prediction-thumbnail"),
 ]

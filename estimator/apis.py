@@ -10,7 +10,7 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,12 +23,20 @@ from ageweb.api_errors import ErrorSerializer
 from .models import Prediction
 from .selectors import prediction_get, prediction_list
 from .serializers import PredictionCreateSerializer, PredictionSerializer
-from .services import prediction_create, prediction_delete
+from .services import TooManyUnfinished, prediction_create, prediction_delete
+
+
+class TooManyUnfinishedError(APIException):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "too_many_unfinished"
+
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input (the message says what to fix)"),
     401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
     404: OpenApiResponse(ErrorSerializer, description="No such prediction of yours"),
+    429: OpenApiResponse(ErrorSerializer, description="Too many uploads, or too many photos still waiting"),
+    503: OpenApiResponse(ErrorSerializer, description="The database or the queue is restarting; try again"),
 }
 
 
@@ -63,7 +71,7 @@ class PredictionListCreateApi(generics.ListAPIView[Prediction]):
     @extend_schema(
         summary="Upload a photo to estimate ages",
         request=PredictionCreateSerializer,
-        responses={202: PredictionSerializer, 400: ERRORS[400], 401: ERRORS[401]},
+        responses={202: PredictionSerializer, 400: ERRORS[400], 401: ERRORS[401], 429: ERRORS[429], 503: ERRORS[503]},
     )
     def post(self, request: Request) -> Response:
         serializer = PredictionCreateSerializer(data=request.data)
@@ -72,6 +80,8 @@ class PredictionListCreateApi(generics.ListAPIView[Prediction]):
             created = prediction_create(owner=_user(request), image=serializer.validated_data["image"])
         except DjangoValidationError as error:  # the photo was refused: say so under its field
             raise ValidationError({"image": error.messages}, code=error.code) from None
+        except TooManyUnfinished as error:
+            raise TooManyUnfinishedError(str(error)) from None
         prediction = _get_or_404(request, created.id)  # read back: an eager task may have run
         data = PredictionSerializer(prediction, context={"request": request}).data
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["page_url"]})
@@ -89,15 +99,30 @@ class PredictionDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _jpeg_response(file: Any) -> FileResponse:
+    if not file:
+        raise NotFound("The photo was deleted after the retention period; the results stay.")
+    response = FileResponse(file.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"  # a stored photo never changes
+    return response
+
+
 class PredictionImageApi(APIView):
     @extend_schema(
         summary="The stored photo (re-encoded JPEG, upright, without metadata)",
         responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: ERRORS[404]},
     )
     def get(self, request: Request, prediction_id: UUID) -> FileResponse:
+        return _jpeg_response(_get_or_404(request, prediction_id).image)
+
+
+class PredictionThumbnailApi(APIView):
+    @extend_schema(
+        summary="A small copy of the stored photo (at most 320 px a side), for lists",
+        responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: ERRORS[404]},
+    )
+    def get(self, request: Request, prediction_id: UUID) -> FileResponse:
         prediction = _get_or_404(request, prediction_id)
-        if not prediction.image:
-            raise NotFound("The photo was deleted after the retention period; the results stay.")
-        response = FileResponse(prediction.image.open("rb"), content_type="image/jpeg")
-        response["Cache-Control"] = "private, max-age=86400"  # a stored photo never changes
-        return response
+        if not prediction.image:  # deleted after the retention period, thumbnail and all
+            return _jpeg_response(prediction.image)
+        return _jpeg_response(prediction.thumbnail or prediction.image)  # photos stored before thumbnails

@@ -13,6 +13,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
 
+from ageweb.metrics import LIVE_FRAMES
 from ml.tracking import Tracker
 
 from . import live
@@ -120,6 +121,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.start(seq, now, bytes_data)
             return
         if self.waiting is not None:  # replaced by a newer frame before its turn came
+            LIVE_FRAMES.labels(outcome="skipped").inc()
             await self.send_json({"type": "skipped", "seq": self.waiting[0]})
         self.waiting = (seq, now, bytes_data)
 
@@ -148,7 +150,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.in_flight = None
         answer = {k: v for k, v in event.items() if k not in ("type", "seq")}
         ms = (time.monotonic() - arrived) * 1000
-        await self.send_json(live.frame_answer(tracker=self.tracker, seq=seq, answer=answer, ms=ms))
+        message = live.frame_answer(tracker=self.tracker, seq=seq, answer=answer, ms=ms)
+        LIVE_FRAMES.labels(outcome=message["type"]).inc()  # counted, never kept
+        await self.send_json(message)
         if self.waiting is not None:
             seq, arrived, frame = self.waiting
             self.waiting = None

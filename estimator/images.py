@@ -15,6 +15,8 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ml.rgb import to_rgb
+
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG includes MPO
 MB = 1024 * 1024
 
@@ -27,6 +29,10 @@ class CleanImage:
     jpeg: bytes
     width: int
     height: int
+    thumbnail: bytes  # at most THUMBNAIL_SIDE pixels a side, for lists of photos
+
+
+THUMBNAIL_SIDE = 320
 
 
 def _refuse(message: str, code: str) -> ValidationError:
@@ -59,6 +65,17 @@ def _too_many_pixels(width: int | None = None, height: int | None = None) -> Val
     return _refuse(f"The image is {size}; the limit is {limit:.0f} megapixels.", "too_many_pixels")
 
 
+def _check_aspect(width: int, height: int) -> None:
+    """A sliver (1x60000) has no room for a face and breaks the detector: refuse it up front."""
+    limit = settings.AGEWEB_MAX_ASPECT_RATIO
+    if max(width, height) > limit * max(min(width, height), 1):
+        raise _refuse(
+            f"The image is {width}x{height} pixels, too long and thin for a photo of a face; "
+            f"the longer side may be at most {limit} times the shorter.",
+            "bad_aspect_ratio",
+        )
+
+
 def _open(data: bytes) -> Image.Image:
     Image.init()  # registers every format plugin; `formats=` only knows the loaded ones
     try:
@@ -72,6 +89,7 @@ def _open(data: bytes) -> Image.Image:
         ) from None
     if image.width * image.height > settings.AGEWEB_MAX_PIXELS:
         raise _too_many_pixels(image.width, image.height)
+    _check_aspect(image.width, image.height)
     # MPO is how some cameras store a JPEG with a preview attached: its first frame is the photo.
     if image.format != "MPO" and getattr(image, "n_frames", 1) > 1:
         raise _refuse("Animated or multi-frame images are not supported; upload a still photo.", "animated")
@@ -88,22 +106,19 @@ def _decode(image: Image.Image) -> Image.Image:
         raise _refuse("The image file is truncated or damaged; try exporting it again.", "damaged") from None
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode in {"RGBA", "LA", "PA"} or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, "white")  # transparency becomes white, not black
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return image.convert("RGB")
-
-
 def image_clean(data: bytes) -> CleanImage:
     """Validate ``data`` and re-encode it as a metadata-free, upright RGB JPEG."""
     _check_size(data)
-    image = _to_rgb(_decode(_open(data)))
+    image = to_rgb(_decode(_open(data)))
     side = settings.AGEWEB_MAX_STORED_SIDE
     if max(image.size) > side:
         image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    small = image.copy()
+    small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    return CleanImage(jpeg=_jpeg(image), width=image.width, height=image.height, thumbnail=_jpeg(small))
+
+
+def _jpeg(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=settings.AGEWEB_JPEG_QUALITY)
-    return CleanImage(jpeg=out.getvalue(), width=image.width, height=image.height)
+    return out.getvalue()

@@ -20,6 +20,10 @@ def prediction_image_path(prediction: Prediction, filename: str) -> str:
     return f"predictions/{prediction.created_at:%Y/%m}/{prediction.id}.jpg"
 
 
+def prediction_thumbnail_path(prediction: Prediction, filename: str) -> str:
+    return f"predictions/{prediction.created_at:%Y/%m}/{prediction.id}-thumbnail.jpg"
+
+
 class Prediction(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -31,6 +35,7 @@ class Prediction(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="predictions")
     # Re-encoded JPEG, no metadata; emptied when the retention period deletes the photo.
     image = models.FileField(upload_to=prediction_image_path, blank=True)
+    thumbnail = models.FileField(upload_to=prediction_thumbnail_path, blank=True)  # for the history page
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -39,13 +44,18 @@ class Prediction(models.Model):
     model_versions = models.JSONField(default=dict, blank=True)  # each model's name -> version
     too_small = models.PositiveSmallIntegerField(default=0)  # faces found but too small to estimate
     attempts = models.PositiveSmallIntegerField(default=0)  # times a worker started on it
+    enqueued_at = models.DateTimeField(null=True, blank=True)  # last sent to the queue (the reaper's clock)
+    claimed_by = models.CharField(max_length=255, blank=True)  # the Celery task id running it
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["owner", "-created_at"])]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(fields=["status", "enqueued_at"], name="prediction_status_enqueued"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"

@@ -66,6 +66,7 @@ class FaceSerializer(serializers.ModelSerializer[Face]):
 
 class PredictionSerializer(serializers.ModelSerializer[Prediction]):
     image_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
     page_url = serializers.SerializerMethodField()
     faces = FaceSerializer(many=True, read_only=True)
 
@@ -73,7 +74,7 @@ class PredictionSerializer(serializers.ModelSerializer[Prediction]):
         model = Prediction
         fields = [
             "id", "status", "message", "failure_reason", "width", "height", "model_version", "model_versions", "faces",
-            "too_small", "image_url", "page_url", "created_at", "started_at", "finished_at",
+            "too_small", "image_url", "thumbnail_url", "page_url", "created_at", "started_at", "finished_at",
         ]  # fmt: skip
 
     def _url(self, path: str) -> str:
@@ -85,6 +86,12 @@ class PredictionSerializer(serializers.ModelSerializer[Prediction]):
         if not prediction.image:
             return None  # deleted after the retention period; the results stay
         return self._url(reverse("api:prediction-image", args=[prediction.id]))
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_thumbnail_url(self, prediction: Prediction) -> str | None:
+        if not prediction.image:
+            return None  # deleted with the photo after the retention period
+        return self._url(reverse("api:prediction-thumbnail", args=[prediction.id]))
 
     def get_page_url(self, prediction: Prediction) -> str:
         return self._url(reverse("estimator:result", args=[prediction.id]))

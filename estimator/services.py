@@ -9,6 +9,8 @@ which ``consumers.PredictionConsumer`` relays to the page.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -19,10 +21,12 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from accounts.models import User
+from ageweb.metrics import PREDICTION_LATENCY, PREDICTIONS
 
 from .images import image_clean, image_read
 from .loader import load_estimator
@@ -34,23 +38,53 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 Status = Prediction.Status
 
-QUEUE_DOWN = "The processing queue is unavailable right now; please try again in a minute."
 MODEL_COULD_NOT_READ = "The age model could not read this photo; try another one."
 WORKER_KEPT_DYING = "Processing stopped unexpectedly several times on this photo; try another one."
+UNFINISHED = Status.QUEUED, Status.RUNNING
+
+
+class TooManyUnfinished(Exception):
+    """The owner already has as many photos waiting as one person may (a 429)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"You already have {limit} photos waiting to be processed; "
+            "wait until one of them has finished, then upload again."
+        )
 
 
 def prediction_create(*, owner: User, image: File[bytes]) -> Prediction:
-    """Validate and store an uploaded photo, then queue it for the model once committed."""
+    """Validate and store an uploaded photo, then queue it for the model once committed.
+
+    Refuses (``TooManyUnfinished``) when the owner already has the most unfinished
+    predictions one user may, so that nobody can fill the shared queue alone.
+    """
     clean = image_clean(image_read(image))
-    prediction = Prediction(owner=owner, width=clean.width, height=clean.height)
+    prediction = Prediction(owner=owner, width=clean.width, height=clean.height, enqueued_at=timezone.now())
     prediction.image.save("photo.jpg", ContentFile(clean.jpeg), save=False)
-    with transaction.atomic():
-        prediction.save()
-        transaction.on_commit(partial(prediction_enqueue, prediction_id=prediction.id))
+    prediction.thumbnail.save("thumbnail.jpg", ContentFile(clean.thumbnail), save=False)
+    try:
+        with transaction.atomic():
+            _check_unfinished(owner)
+            prediction.save()
+            transaction.on_commit(partial(prediction_enqueue, prediction_id=prediction.id))
+    except BaseException:  # refused, or the database failed: no file without its row
+        for field in (prediction.image, prediction.thumbnail):
+            if field.name:
+                field.storage.delete(field.name)
+        raise
     return prediction
 
 
+def _check_unfinished(owner: User) -> None:
+    User.objects.select_for_update().filter(pk=owner.pk).first()  # one upload of a user at a time counts
+    limit = settings.AGEWEB_MAX_UNFINISHED_PER_USER
+    if Prediction.objects.filter(owner=owner, status__in=UNFINISHED).count() >= limit:
+        raise TooManyUnfinished(limit)
+
+
 def prediction_enqueue(*, prediction_id: UUID) -> None:
+    """Queue the task; if the broker is down the row stays queued and the reaper queues it later."""
     from .tasks import predict_age  # tasks import this module
 
     if settings.AGEWEB_RUN_TASKS_IN_PROCESS:
@@ -61,13 +95,16 @@ def prediction_enqueue(*, prediction_id: UUID) -> None:
     try:
         predict_age.delay(str(prediction_id))
     except OperationalError:
-        logger.exception("Could not queue prediction %s", prediction_id)
-        prediction_fail(prediction_id=prediction_id, reason=QUEUE_DOWN)
+        logger.exception("Could not queue prediction %s; the reaper will queue it again", prediction_id)
 
 
-def prediction_run(*, prediction_id: UUID) -> Prediction | None:
-    """Run the model on a queued prediction; a finished or deleted one is left alone."""
-    prediction = _prediction_claim(prediction_id)
+def prediction_run(*, prediction_id: UUID, task_id: str | None = None) -> Prediction | None:
+    """Run the model on a queued prediction; a finished, deleted or taken one is left alone.
+
+    ``task_id`` is the Celery task's id: a message redelivered after its worker died carries
+    the same id, and may take over the row that worker left running.
+    """
+    prediction = _prediction_claim(prediction_id, task_id)
     if prediction is None:
         return None
     with prediction.image.open("rb") as photo:
@@ -81,18 +118,29 @@ def prediction_run(*, prediction_id: UUID) -> Prediction | None:
     return _prediction_store(prediction_id, estimate)
 
 
-def _prediction_claim(prediction_id: UUID) -> Prediction | None:
+def _running_is_stale(prediction: Prediction) -> bool:
+    """Running longer than any live worker could (the hard time limit plus a margin)."""
+    deadline = timezone.now() - timedelta(seconds=settings.AGEWEB_RUNNING_STALE_AFTER)
+    return prediction.started_at is None or prediction.started_at < deadline
+
+
+def _prediction_claim(prediction_id: UUID, task_id: str | None) -> Prediction | None:
     with transaction.atomic():
         prediction = Prediction.objects.select_for_update().filter(pk=prediction_id).first()
         if prediction is None or prediction.is_finished:
             return None  # deleted, or a redelivered task whose work is already done
+        if prediction.status == Status.RUNNING:
+            same_task = task_id is not None and prediction.claimed_by == task_id
+            if not same_task and not _running_is_stale(prediction):
+                return None  # another worker is on it: never run one photo twice at once
         if prediction.attempts >= settings.AGEWEB_MAX_ATTEMPTS:
             prediction_fail(prediction_id=prediction_id, reason=WORKER_KEPT_DYING)
             return None
         prediction.status = Status.RUNNING
         prediction.attempts += 1
         prediction.started_at = timezone.now()
-        prediction.save(update_fields=["status", "attempts", "started_at"])
+        prediction.claimed_by = task_id or ""
+        prediction.save(update_fields=["status", "attempts", "started_at", "claimed_by"])
         transaction.on_commit(partial(prediction_broadcast, prediction_id=prediction_id))
     return prediction
 
@@ -133,14 +181,66 @@ def _prediction_store(prediction_id: UUID, estimate: Estimate) -> Prediction | N
         prediction.finished_at = timezone.now()
         prediction.save(update_fields=["status", "model_version", "model_versions", "too_small", "finished_at"])
         transaction.on_commit(partial(prediction_broadcast, prediction_id=prediction_id))
+        outcome = "done" if estimate.faces else "no_face"
+        transaction.on_commit(partial(_count, outcome=outcome, created=prediction.created_at))
     return prediction
+
+
+def _count(*, outcome: str, created: datetime) -> None:
+    PREDICTIONS.labels(outcome).inc()
+    PREDICTION_LATENCY.observe(max((timezone.now() - created).total_seconds(), 0.0))
 
 
 def prediction_fail(*, prediction_id: UUID, reason: str) -> None:
     """Record why a prediction could not be made, unless it has already finished."""
-    unfinished = Prediction.objects.filter(pk=prediction_id).exclude(status__in=[Status.DONE, Status.FAILED])
-    if unfinished.update(status=Status.FAILED, failure_reason=reason, finished_at=timezone.now()):
+    with transaction.atomic():
+        unfinished = Prediction.objects.select_for_update().filter(pk=prediction_id, status__in=UNFINISHED)
+        created = unfinished.values_list("created_at", flat=True).first()
+        if created is None:
+            return
+        unfinished.update(status=Status.FAILED, failure_reason=reason, finished_at=timezone.now())
         transaction.on_commit(partial(prediction_broadcast, prediction_id=prediction_id))
+        transaction.on_commit(partial(_count, outcome="failed", created=created))
+
+
+@dataclass(frozen=True)
+class Reaped:
+    requeued: int
+    failed: int
+
+
+def predictions_reap(*, limit: int = 1000) -> Reaped:
+    """Queue again what a worker or Redis lost; fail what has used all its attempts.
+
+    A queued row whose message was lost (Redis restarted without it, a worker killed
+    with the message prefetched) is queued again after ``AGEWEB_REQUEUE_AFTER``; a row
+    running past ``AGEWEB_RUNNING_STALE_AFTER`` lost its worker (a hard time limit, a
+    killed machine). Duplicated messages are harmless: the claim takes a row only once.
+    """
+    now = timezone.now()
+    waited = now - timedelta(seconds=settings.AGEWEB_REQUEUE_AFTER)
+    stale = now - timedelta(seconds=settings.AGEWEB_RUNNING_STALE_AFTER)
+    requeue: list[UUID] = []
+    failed = 0
+    with transaction.atomic():
+        lost = Q(enqueued_at__lt=waited) | Q(enqueued_at__isnull=True, created_at__lt=waited)
+        queued = Prediction.objects.select_for_update(skip_locked=True).filter(lost, status=Status.QUEUED)
+        requeue += list(queued.values_list("pk", flat=True)[:limit])
+        running = Prediction.objects.select_for_update(skip_locked=True).filter(
+            status=Status.RUNNING, started_at__lt=stale
+        )
+        for pk, attempts in running.values_list("pk", "attempts")[:limit]:
+            if attempts >= settings.AGEWEB_MAX_ATTEMPTS:
+                prediction_fail(prediction_id=pk, reason=WORKER_KEPT_DYING)
+                failed += 1
+            else:
+                requeue.append(pk)
+        Prediction.objects.filter(pk__in=requeue).update(status=Status.QUEUED, enqueued_at=now)
+        for pk in requeue:
+            transaction.on_commit(partial(prediction_enqueue, prediction_id=pk))
+    if requeue or failed:
+        logger.warning("Reaper: queued %d predictions again, failed %d", len(requeue), failed)
+    return Reaped(requeued=len(requeue), failed=failed)
 
 
 def prediction_group(prediction_id: UUID | str) -> str:
@@ -159,4 +259,8 @@ def prediction_broadcast(*, prediction_id: UUID) -> None:
 
 
 def prediction_delete(*, prediction: Prediction) -> None:
-    prediction.delete()  # the photo goes too (signals.prediction_image_delete)
+    """Delete the row and its photo, and tell open pages, whose websockets then close."""
+    prediction_id = prediction.id
+    with transaction.atomic():
+        prediction.delete()  # the photo goes too (signals.prediction_image_delete)
+        transaction.on_commit(partial(prediction_broadcast, prediction_id=prediction_id))

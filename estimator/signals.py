@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -13,10 +14,10 @@ from .models import Feedback, Prediction
 
 @receiver(post_delete, sender=Prediction)
 def prediction_image_delete(sender: type[Prediction], instance: Prediction, **kwargs: Any) -> None:
-    name, storage = instance.image.name, instance.image.storage
-    if name:
-        # Only once the deletion is committed: a rolled-back delete keeps its photo.
-        transaction.on_commit(lambda: storage.delete(name))
+    for field in (instance.image, instance.thumbnail):
+        if field.name:
+            # Only once the deletion is committed: a rolled-back delete keeps its photo.
+            transaction.on_commit(partial(field.storage.delete, field.name))
 
 
 @receiver(post_delete, sender=Feedback)

@@ -12,26 +12,38 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from .feedback.services import photos_delete_expired
 from .live import frame_estimate
 from .loader import load_estimator
-from .services import prediction_fail, prediction_run
+from .services import prediction_fail, prediction_run, predictions_reap
 
 logger = logging.getLogger(__name__)
 
 TOO_SLOW = "Estimating the ages took too long; try a smaller photo."
-UNEXPECTED = "Something went wrong while estimating the ages; please try again."
+# Never "try again": the same photo would fail the same way.
+UNEXPECTED = "Something went wrong while estimating the ages in this photo; it has been logged. Try another photo."
+DATABASE_DOWN = (OperationalError, InterfaceError)  # PostgreSQL restarting: wait and run again
 
 
-@shared_task(name="estimator.tasks.predict_age", acks_late=True, reject_on_worker_lost=True)
-def predict_age(prediction_id: str) -> None:
-    """Idempotent: a redelivered task finds the prediction finished and does nothing."""
+@shared_task(bind=True, name="estimator.tasks.predict_age", acks_late=True, reject_on_worker_lost=True)
+def predict_age(self: Any, prediction_id: str) -> None:
+    """Idempotent: a redelivered task finds the prediction finished and does nothing.
+
+    While the database is unreachable the task is retried (same task id, growing pauses);
+    should every retry fail, the row is left queued or running and the reaper queues it again.
+    """
     pk = UUID(prediction_id)
     try:
-        prediction_run(prediction_id=pk)
+        prediction_run(prediction_id=pk, task_id=self.request.id)
     except SoftTimeLimitExceeded:
         prediction_fail(prediction_id=pk, reason=TOO_SLOW)
+    except DATABASE_DOWN as error:
+        logger.warning("Database unreachable for %s; retrying: %s", prediction_id, error)
+        countdown = min(2**self.request.retries, 30)
+        raise self.retry(exc=error, countdown=countdown, max_retries=settings.AGEWEB_DATABASE_RETRIES) from None
     except Exception:
         logger.exception("predict_age failed for %s", prediction_id)
         prediction_fail(prediction_id=pk, reason=UNEXPECTED)
@@ -45,6 +57,13 @@ def live_frame(frame: str, reply_to: str, seq: int) -> None:
     """Estimate one base64 frame and send the answer to the stream's consumer."""
     answer = frame_estimate(frame=base64.b64decode(frame))
     async_to_sync(get_channel_layer().send)(reply_to, {"type": "live.result", "seq": seq, **answer})
+
+
+@shared_task(name="estimator.tasks.reap_stale_predictions", ignore_result=True)
+def reap_stale_predictions() -> dict[str, int]:
+    """Run by Celery beat (``CELERY_BEAT_SCHEDULE``): nothing stays queued or running for good."""
+    reaped = predictions_reap()
+    return {"requeued": reaped.requeued, "failed": reaped.failed}
 
 
 @worker_process_init.connect

@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from ageweb.throttles import rate_limited
 
 from .crops import crop_geometry
 from .feedback.selectors import feedback_list
@@ -22,7 +23,7 @@ from .forms import UploadForm
 from .models import Prediction
 from .selectors import prediction_get, prediction_list
 from .serializers import PredictionSerializer
-from .services import prediction_create, prediction_delete
+from .services import TooManyUnfinished, prediction_create, prediction_delete
 
 
 def _user(request: HttpRequest) -> User:
@@ -44,16 +45,23 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@rate_limited("uploads")  # the API's upload budget: one per user for pages and API together
 def upload(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
             prediction = prediction_create(owner=_user(request), image=form.cleaned_data["image"])
         except ValidationError as error:
             form.add_error("image", error)
+        except TooManyUnfinished as error:
+            form.add_error("image", str(error))
+            status = 429
         else:
             return redirect("estimator:result", prediction_id=prediction.id)
-    return render(request, "estimator/upload.html", {"form": form}, status=400 if form.errors else 200)
+    if form.errors and status == 200:
+        status = 400
+    return render(request, "estimator/upload.html", {"form": form}, status=status)
 
 
 @login_required

@@ -36,6 +36,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .rgb import to_rgb
+
 RGB = NDArray[np.uint8]
 ImageInput = bytes | str | Path | Image.Image | NDArray[Any]
 
@@ -88,21 +90,9 @@ def decode(image: ImageInput) -> RGB:
             pil = Image.open(image)
         pil.load()
         pil = ImageOps.exif_transpose(pil)
-        return np.asarray(_to_rgb(pil), dtype=np.uint8)
+        return np.asarray(to_rgb(pil), dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as error:
         raise ImageError(f"not a readable image: {error}") from error
-
-
-def _to_rgb(pil: Image.Image) -> Image.Image:
-    if pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info):
-        rgba = pil.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(pil, dtype=np.float32)
-        peak = 65535.0 if array.max() > 255 else 255.0
-        return Image.fromarray((array * (255.0 / peak)).clip(0, 255).astype(np.uint8)).convert("RGB")
-    return pil.convert("RGB")
 
 
 def _array_to_rgb(array: NDArray[Any]) -> RGB:

@@ -83,3 +83,14 @@ def rotated_by_exif() -> bytes:
 
 def transparent_png() -> bytes:
     return encode(Image.new("RGBA", (80, 60), (0, 0, 0, 0)), "PNG")
+
+
+def sixteen_bit_png(level: int = 32768, width: int = 64, height: int = 48) -> bytes:
+    """A 16-bit grayscale PNG (mode I;16) of one mid-grey level (out of 65535)."""
+    array = np.full((height, width), level, dtype=np.uint16)
+    return encode(Image.fromarray(array), "PNG")  # uint16 -> mode I;16
+
+
+def sliver_png(width: int = 1, height: int = 60000) -> bytes:
+    """A valid image with no room for a face: 1x60000 pixels (well under the pixel limit)."""
+    return encode(Image.new("RGB", (width, height), (90, 90, 90)), "PNG")

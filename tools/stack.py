@@ -1,8 +1,14 @@
-"""Run the production-shaped stack on this machine, for the integration tests and the load test.
+"""Run the production-shaped stack on this machine, for the integration tests, the load test and the soak.
 
 A fresh PostgreSQL database, Redis (under a key prefix of its own), one Celery worker on
-the "inference" queue and an ASGI server (uvicorn or daphne), each a real process started
-the way the README says; plus a client that uses the site as a person or program does.
+the "inference" queue and an ASGI server (uvicorn, daphne, or gunicorn with uvicorn workers
+as in production), each a real process started the way the README says; plus a client that
+uses the site as a person or program does.
+
+As compose runs it (``production=True``): nginx in front (``docker/nginx/ageweb.conf.template``,
+rendered here), gunicorn (``docker/gunicorn.conf.py``), Celery beat, and PostgreSQL and Redis
+as private instances (their own ports and data folders, Redis with AOF persistence), so that
+restarting them disturbs nothing else on the machine.
 """
 
 from __future__ import annotations
@@ -10,10 +16,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +38,48 @@ from websockets.sync.client import connect as ws_connect
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("AGEWEB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("AGEWEB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+# The queues an inference worker reads, in one place (the reaper runs on "default").
+WORKER_QUEUES = ("inference", "default")
+# What compose runs; the stack renders and starts the same files.
+NGINX_TEMPLATE = ROOT / "docker" / "nginx" / "ageweb.conf.template"
+GUNICORN_CONFIG = ROOT / "docker" / "gunicorn.conf.py"
+# The production settings over plain HTTP on this machine (compose: the documented environment).
+PRODUCTION_HERE = {
+    "DJANGO_SETTINGS_MODULE": "ageweb.settings.production",
+    "SECRET_KEY": "stack-only-" + "x" * 50,
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "false",
+    "SECURE_COOKIES": "false",
+    "SECURE_HSTS_SECONDS": "0",
+}
+
+
+def private_services_missing() -> str | None:
+    """Why private PostgreSQL, Redis and nginx cannot be started here, or None."""
+    for tool in ("redis-server", "nginx"):
+        if not _tool(tool):
+            return f"{tool} is not installed"
+    if not (_pg_tool("initdb") and _pg_tool("pg_ctl")):
+        return "PostgreSQL's initdb and pg_ctl are not installed"
+    return None
+
+
+def _tool(name: str) -> str | None:
+    return shutil.which(name) or next((str(p) for p in (Path("/usr/sbin") / name,) if p.exists()), None)
+
+
+def _pg_tool(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    try:
+        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    candidate = Path(bindir) / name
+    return str(candidate) if candidate.exists() else None
 
 
 def unreachable_services() -> str | None:
@@ -60,26 +110,40 @@ def _with_database(url: str, name: str) -> str:
 class Stack:
     """The processes of one running site; start with :func:`running_stack`."""
 
-    def __init__(self, *, workdir: Path, estimator: str, server: str, concurrency: int, env: dict[str, str]) -> None:
+    def __init__(
+        self, *, workdir: Path, estimator: str, server: str, concurrency: int, env: dict[str, str],
+        production: bool = False,
+    ) -> None:  # fmt: skip
         self.name = f"ageweb_it_{uuid.uuid4().hex[:10]}"
-        self.workdir, self.server, self.concurrency = workdir, server, concurrency
-        self.port = _free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.database_url = _with_database(PG_ADMIN_URL, self.name)
+        self.workdir, self.server, self.concurrency, self.production = workdir, server, concurrency, production
+        self.port = _free_port()  # the app server's
+        self.base_url = f"http://127.0.0.1:{self.port}"  # nginx's, once it runs
+        self.pg_admin_url, self.redis_url = PG_ADMIN_URL, REDIS_URL
+        self.pg_data: Path | None = None
+        if production:
+            self.pg_port, self.redis_port = _free_port(), _free_port()
+            self.pg_admin_url = f"postgresql://postgres@127.0.0.1:{self.pg_port}/postgres"
+            self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.database_url = _with_database(self.pg_admin_url, self.name)
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "ageweb.settings.local",
             "DEBUG": "false",
+            **(PRODUCTION_HERE if production else {}),
             "DATABASE_URL": self.database_url,
-            "REDIS_URL": REDIS_URL,
+            "REDIS_URL": self.redis_url,
             "AGEWEB_REDIS_PREFIX": f"{self.name}:",
             "AGEWEB_ESTIMATOR": estimator,
             "MEDIA_ROOT": str(workdir / "media"),
+            "STATIC_ROOT": str(workdir / "static"),
             "AGEWEB_UPLOAD_RATE": "100000/minute",
             "AGEWEB_TOKEN_RATE": "100000/minute",
+            "AGEWEB_SIGNUP_RATE": "100000/minute",
+            "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
             "PYTHONUNBUFFERED": "1",
             **env,
         }
+        (workdir / "metrics").mkdir(parents=True, exist_ok=True)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     # processes
@@ -97,7 +161,7 @@ class Stack:
     def start_worker(self, timeout: float = 180) -> None:
         marker = len(self.log("worker"))
         self._spawn("worker", [
-            sys.executable, "-m", "celery", "-A", "ageweb", "worker", "-Q", "inference",
+            sys.executable, "-m", "celery", "-A", "ageweb", "worker", "-Q", ",".join(WORKER_QUEUES),
             "--concurrency", str(self.concurrency), "--pool", "prefork", "--prefetch-multiplier", "1",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
             "-n", f"{self.name}@%h", "--loglevel", "INFO",
@@ -115,9 +179,25 @@ class Stack:
         ])  # fmt: skip
         self._wait(lambda: " ready." in self.log("live")[marker:], "live", timeout)
 
+    def restart_worker(self, timeout: float = 180) -> None:
+        """As compose restarts it: SIGTERM (a warm shutdown lets the current photo finish), then start."""
+        self.stop("worker", timeout=60)
+        self.start_worker(timeout)
+
+    def start_beat(self, timeout: float = 60) -> None:
+        schedule = self.workdir / "celerybeat-schedule"
+        self._spawn("beat", [
+            sys.executable, "-m", "celery", "-A", "ageweb", "beat", "--loglevel", "INFO", "--schedule", str(schedule),
+        ])  # fmt: skip
+        self._wait(lambda: "beat: Starting..." in self.log("beat"), "beat", timeout)
+
     def start_server(self, timeout: float = 60) -> None:
         app = "ageweb.asgi:application"
-        if self.server == "daphne":
+        if self.server == "gunicorn":  # production: gunicorn with uvicorn workers, as compose runs it
+            self.env["GUNICORN_BIND"] = f"127.0.0.1:{self.port}"
+            self.env.setdefault("FORWARDED_ALLOW_IPS", "127.0.0.1")  # nginx's address, and only it
+            command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), app]
+        elif self.server == "daphne":
             command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), app]
         else:
             command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
@@ -125,11 +205,111 @@ class Stack:
         self._spawn("server", command)
         self._wait(self._server_answers, "server", timeout)
 
-    def _server_answers(self) -> bool:
+    def _server_answers(self, url: str | None = None) -> bool:
         try:
-            return requests.get(f"{self.base_url}/accounts/login/", timeout=2).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(f"{url or self.base_url}/accounts/login/", timeout=5).status_code == 200
+        except requests.RequestException:
             return False
+
+    def collect_static(self) -> None:
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True
+        )
+
+    def start_nginx(self, timeout: float = 30) -> None:
+        """Debian's nginx with the compose file's server block, on a port, prefix and pid of its own."""
+        prefix = self.workdir / "nginx"
+        prefix.mkdir(exist_ok=True)
+        port = _free_port()
+        values = {
+            "AGEWEB_UPSTREAM": f"127.0.0.1:{self.port}", "NGINX_PORT": f"127.0.0.1:{port}",
+            "NGINX_MAX_BODY": "11m", "NGINX_STATIC_ROOT": str(self.workdir / "static"),
+            "NGINX_FORWARDED_PROTO": "$scheme",
+        }  # fmt: skip
+        server = re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], NGINX_TEMPLATE.read_text())
+        (prefix / "ageweb.conf").write_text(server)
+        user = "user root root;\n" if os.geteuid() == 0 else ""  # workers must read the static files here
+        (prefix / "nginx.conf").write_text(
+            f"{user}daemon off;\nworker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log warn;\n"
+            "events { worker_connections 1024; }\n"
+            "http {\n"
+            "  types { text/html html; text/css css; application/javascript js mjs; application/json json map;\n"
+            "          image/svg+xml svg; image/png png; font/woff2 woff2; }\n"
+            "  default_type application/octet-stream;\n"
+            f"  access_log {prefix}/access.log;\n"
+            + "".join(
+                f"  {kind}_temp_path {prefix}/{kind};\n"
+                for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+            )
+            + f"  include {prefix}/ageweb.conf;\n}}\n"
+        )
+        self._spawn("nginx", [str(_tool("nginx")), "-e", "stderr", "-p", str(prefix), "-c", str(prefix / "nginx.conf")])
+        self.base_url = f"http://127.0.0.1:{port}"
+        self._wait(self._server_answers, "nginx", timeout)
+
+    # private PostgreSQL and Redis (production=True)
+
+    def _as_postgres(self, command: list[str]) -> list[str]:
+        # PostgreSQL refuses to run as root: run it as the postgres system user then.
+        return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+    def start_postgres(self) -> None:
+        if self.pg_data is None:
+            self.pg_data = Path(tempfile.mkdtemp(prefix="ageweb-pg-"))  # outside the workdir: owned by postgres
+            if os.geteuid() == 0:
+                shutil.chown(self.pg_data, "postgres", "postgres")
+            subprocess.run(
+                self._as_postgres([str(_pg_tool("initdb")), "-D", str(self.pg_data), "-U", "postgres",
+                                   "--auth=trust", "-E", "UTF8", "--no-sync"]),
+                check=True, capture_output=True,
+            )  # fmt: skip
+        self._pg_ctl("start")
+
+    def _pg_ctl(self, action: str, *extra: str) -> None:
+        assert self.pg_data is not None
+        options = f"-p {self.pg_port} -k {self.pg_data} -c listen_addresses=127.0.0.1"
+        log = [] if action == "stop" else ["-l", str(self.pg_data / "server.log")]  # never our pipes: it outlives us
+        command = [
+            str(_pg_tool("pg_ctl")),
+            action,
+            "-D",
+            str(self.pg_data),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            *log,
+            *extra,
+        ]
+        subprocess.run(self._as_postgres(command), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def restart_postgres(self) -> None:
+        self._pg_ctl("restart", "-m", "fast")
+
+    def stop_postgres(self) -> None:
+        if self.pg_data is not None and (self.pg_data / "postmaster.pid").exists():
+            self._pg_ctl("stop", "-m", "fast")
+
+    def start_redis(self, timeout: float = 30) -> None:
+        """Redis with AOF persistence (as compose runs it), so a restart keeps the queued tasks."""
+        folder = self.workdir / "redis"
+        folder.mkdir(exist_ok=True)
+        self._spawn("redis", [
+            str(_tool("redis-server")), "--port", str(self.redis_port), "--bind", "127.0.0.1", "--dir", str(folder),
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+        ])  # fmt: skip
+        self._wait(self._redis_answers, "redis", timeout)
+
+    def _redis_answers(self) -> bool:
+        try:
+            return bool(redis.Redis.from_url(self.redis_url, socket_connect_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def restart_redis(self) -> None:
+        self.stop("redis")  # SIGTERM: Redis writes its AOF and exits
+        self.start_redis()
 
     def _wait(self, ready: Any, name: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -161,7 +341,7 @@ class Stack:
     # database and redis
 
     def create_database(self) -> None:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        with psycopg.connect(self.pg_admin_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.name}"')
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True)
 
@@ -170,11 +350,17 @@ class Stack:
             return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
 
     def clean_up(self) -> None:
-        for name in list(self.processes):
+        for name in [n for n in self.processes if n != "redis"]:
             self.stop(name)
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        if self.production:  # private services: stop them and remove their data
+            self.stop("redis")
+            self.stop_postgres()
+            if self.pg_data is not None:
+                shutil.rmtree(self.pg_data, ignore_errors=True)
+            return
+        with psycopg.connect(self.pg_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        client = redis.Redis.from_url(REDIS_URL)
+        client = redis.Redis.from_url(self.redis_url)
         for key in client.scan_iter(match=f"{self.name}:*", count=1000):
             client.delete(key)
 
@@ -187,19 +373,32 @@ def running_stack(
     server: str = "uvicorn",
     concurrency: int = 1,
     env: dict[str, str] | None = None,
+    production: bool = False,
     workers: bool = True,
 ) -> Iterator[Stack]:
-    """The stack, cleaned up afterwards. ``workers=False`` runs it as `make run` does:
-    no Redis, inference on threads of the web server (the embedded mode)."""
+    """The stack; ``production=True`` runs it as compose does (see the module's docstring);
+    ``workers=False`` as `make run` does: no Redis, inference on threads of the web server."""
     workdir.mkdir(parents=True, exist_ok=True)
+    server = "gunicorn" if production else server
     env = env or {} if workers else {**(env or {}), "REDIS_URL": ""}
-    stack = Stack(workdir=workdir, estimator=estimator, server=server, concurrency=concurrency, env=env)
+    stack = Stack(
+        workdir=workdir, estimator=estimator, server=server, concurrency=concurrency, env=env,
+        production=production,
+    )  # fmt: skip
     try:
+        if production:
+            stack.start_postgres()
+            stack.start_redis()
         stack.create_database()
         if workers:
             stack.start_worker()
             stack.start_live_worker()
+        if production:
+            stack.collect_static()
+            stack.start_beat()
         stack.start_server()
+        if production:
+            stack.start_nginx()
         yield stack
     finally:
         stack.clean_up()
@@ -216,7 +415,7 @@ class SiteClient:
     def sign_up(self, username: str, password: str = "correct horse battery 9") -> None:
         self.session.get(f"{self.base_url}/accounts/signup/", timeout=30)
         form = {
-            "csrfmiddlewaretoken": self.session.cookies["csrftoken"], "username": username,
+            "csrfmiddlewaretoken": self._csrf_token(), "username": username,
             "email": f"{username}@example.com", "password1": password, "password2": password,
         }  # fmt: skip
         response = self.session.post(f"{self.base_url}/accounts/signup/", data=form, timeout=30)
@@ -227,6 +426,10 @@ class SiteClient:
         )
         answer.raise_for_status()
         self.token = answer.json()["token"]
+
+    def _csrf_token(self) -> str:
+        # "csrftoken", or "__Secure-csrftoken" where production settings keep cookies secure
+        return next(v for k, v in self.session.cookies.items() if k.endswith("csrftoken") and v)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Token {self.token}"}
@@ -263,13 +466,17 @@ class SiteClient:
                 answers.append(json.loads(ws.recv(timeout=timeout)))
         return answers
 
-    def watch(self, prediction_id: str, timeout: float = 120) -> list[dict[str, Any]]:
-        """What the result page receives over its websocket, until the prediction finishes."""
+    def socket(self, prediction_id: str) -> Any:
+        """The result page's websocket for this prediction (a context manager)."""
         cookies = "; ".join(f"{k}={v}" for k, v in self.session.cookies.items())
         url = re.sub(r"^http", "ws", self.base_url) + f"/ws/predictions/{prediction_id}/"
+        return ws_connect(url, additional_headers={"Cookie": cookies, "Origin": self.base_url}, open_timeout=30)
+
+    def watch(self, prediction_id: str, timeout: float = 120) -> list[dict[str, Any]]:
+        """What the result page receives over its websocket, until the prediction finishes."""
         messages: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
-        with ws_connect(url, additional_headers={"Cookie": cookies, "Origin": self.base_url}, open_timeout=30) as ws:
+        with self.socket(prediction_id) as ws:
             while not messages or messages[-1]["status"] not in {"done", "failed"}:
                 messages.append(json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01))))
         return messages

@@ -7,6 +7,7 @@ PostgreSQL, Redis and separate Celery workers on the "inference" queue.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +38,14 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_prometheus",
     "accounts",
     "estimator",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -50,6 +54,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "ageweb.urls"
@@ -91,6 +97,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out account or address before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "estimator:upload"
 LOGOUT_REDIRECT_URL = "estimator:home"
@@ -157,12 +165,12 @@ CELERY_TASK_ROUTES = {
     "estimator.tasks.predict_age": {"queue": "inference"},
     "estimator.tasks.live_frame": {"queue": "live"},  # never behind uploads (make worker-live)
 }
-CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_DEFAULT_QUEUE = "default"  # periodic jobs; inference workers read it too (-Q inference,default)
 CELERY_TASK_ACKS_LATE = True  # a task is acknowledged only once it has run ...
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ... and requeued if its process died
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("AGEWEB_TASK_SOFT_TIME_LIMIT", 60, minimum=1)
-CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
+CELERY_TASK_TIME_LIMIT = env_int("AGEWEB_TASK_HARD_TIME_LIMIT", CELERY_TASK_SOFT_TIME_LIMIT + 30, minimum=1)
 # A pool child loads the models right after fork, which takes longer than Celery's
 # default 4 s start-up allowance.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120.0
@@ -171,13 +179,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "global_keyprefix
 # Periodic jobs, sent by `celery -A ageweb beat` (make beat; the beat service in compose).
 # Photo retention goes to the "inference" queue because that is the queue the deployed
 # workers consume; it takes milliseconds, so it delays no photo.
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
-    "delete-expired-photos": {
-        "task": "estimator.tasks.delete_expired_photos",
-        "schedule": 3600.0,  # hourly: a photo lives at most an hour past its retention period
-        "options": {"queue": "inference"},
-    },
-}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -195,9 +196,14 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "ageweb.api_errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
-        "uploads": env_str("AGEWEB_UPLOAD_RATE", "120/minute"),
-        "token": env_str("AGEWEB_TOKEN_RATE", "20/minute"),
+        "uploads": env_str("AGEWEB_UPLOAD_RATE", "120/minute"),  # per user, pages and API alike
+        "token": env_str("AGEWEB_TOKEN_RATE", "20/minute"),  # per address
+        "signup": env_str("AGEWEB_SIGNUP_RATE", "10/hour"),  # per address
+        "password_reset": env_str("AGEWEB_PASSWORD_RESET_RATE", "5/hour"),  # per address
     },
+    # The client address is REMOTE_ADDR, which the ASGI server takes from X-Forwarded-For
+    # only when the proxy (and nothing else) sent it: never read the header here.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served from static/, no CDN
@@ -246,6 +252,48 @@ AGEWEB_LIVE_MAX_FRAME_SIDES = (1920, 1080)
 # `manage.py runserver` (Daphne) would drop a websocket message over 1 MiB without a word;
 # let frames up to the limit and a little over it through, so that they get a clear error.
 DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = 4 * 1024 * 1024
+
+# A task that finds the database unreachable is retried this many times (pauses of 1, 2,
+# 4 ... 30 s, about 5 minutes in all) before it leaves the row to the reaper.
+AGEWEB_DATABASE_RETRIES = env_int("AGEWEB_DATABASE_RETRIES", 15)
+
+# Login lock-out (django-axes): after this many failed logins an account, and separately an
+# address, is locked out for AGEWEB_LOGIN_LOCKOUT_MINUTES; a successful login resets it.
+AXES_FAILURE_LIMIT = env_int("AGEWEB_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AGEWEB_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_CLIENT_IP_CALLABLE = "ageweb.client.client_ip"
+AXES_VERBOSE = False
+
+# Unfinished (queued or running) predictions one user may have at once; more is a 429.
+AGEWEB_MAX_UNFINISHED_PER_USER = env_int("AGEWEB_MAX_UNFINISHED_PER_USER", 10, minimum=1)
+# Photos whose width/height ratio (either way) is beyond this are refused at upload.
+AGEWEB_MAX_ASPECT_RATIO = env_int("AGEWEB_MAX_ASPECT_RATIO", 8, minimum=1)
+
+# The reaper (Celery beat): a prediction queued this long without a worker taking it is
+# queued again (Redis may have lost its message); one running past the hard time limit
+# plus a margin died with its worker, and is queued again or failed once it used its attempts.
+AGEWEB_REQUEUE_AFTER = env_int("AGEWEB_REQUEUE_AFTER", 300, minimum=1)
+AGEWEB_RUNNING_STALE_AFTER = env_int("AGEWEB_RUNNING_STALE_AFTER", CELERY_TASK_TIME_LIMIT + 30, minimum=1)
+AGEWEB_REAPER_INTERVAL = env_int("AGEWEB_REAPER_INTERVAL", 60, minimum=1)
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "reap-stale-predictions": {
+        "task": "estimator.tasks.reap_stale_predictions",
+        "schedule": float(AGEWEB_REAPER_INTERVAL),
+        "options": {"expires": float(AGEWEB_REAPER_INTERVAL)},  # a late run is dropped, the next one comes
+    },
+    "delete-expired-photos": {
+        "task": "estimator.tasks.delete_expired_photos",
+        "schedule": 3600.0,  # hourly: a photo lives at most an hour past its retention period
+    },  # both go to the "default" queue, which the inference workers read too
+}
+
+# /metrics (Prometheus): a bearer token when set, else only these client addresses.
+AGEWEB_METRICS_TOKEN = env_str("AGEWEB_METRICS_TOKEN")
+AGEWEB_METRICS_ALLOWED_IPS = env_list("AGEWEB_METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
 
 LOGGING = {
     "version": 1,

@@ -165,7 +165,8 @@ def photos_delete_expired(*, now: dt.datetime | None = None) -> int:
     for prediction in Prediction.objects.filter(created_at__lt=cutoff).exclude(image=""):
         with transaction.atomic():
             _delete_file_on_commit(prediction.image)
-            Prediction.objects.filter(pk=prediction.pk).update(image="")
+            _delete_file_on_commit(prediction.thumbnail)  # a small copy of the same photo
+            Prediction.objects.filter(pk=prediction.pk).update(image="", thumbnail="")
         deleted += 1
     return deleted
 

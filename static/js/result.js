@@ -16,6 +16,18 @@
   let pollTimer = null;
 
   const finished = (data) => data.status === "done" || data.status === "failed";
+  const NOT_FOUND = 4404;  // the websocket's close code for a prediction that is gone
+
+  function gone() {  // deleted (here or in another tab): stop listening and polling for good
+    if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
+    spinner.hidden = true;
+    statusEl.dataset.status = "failed";
+    statusEl.textContent = "Deleted";
+    messageEl.textContent = "This prediction was deleted.";
+    messageEl.hidden = false;
+    liveEl.textContent = "";
+    liveEl.className = "live";
+  }
   const years = (value) => Math.round(value);
 
   function render(data) {
@@ -177,6 +189,7 @@
     pollTimer = setInterval(async () => {
       try {
         const response = await fetch(root.dataset.apiUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+        if (response.status === 404) { gone(); return; }
         if (!response.ok) return;
         const data = await response.json();
         render(data);
@@ -190,13 +203,28 @@
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + root.dataset.wsPath);
     let last = null;
+    // A socket can stay open yet go quiet for good (the channel layer restarted): ask the
+    // API now and then while waiting, and stop listening once the answer is final.
+    const check = setInterval(async () => {
+      try {
+        const response = await fetch(root.dataset.apiUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+        if (response.status === 404) { clearInterval(check); socket.close(); gone(); return; }
+        if (!response.ok) return;
+        const data = await response.json();
+        if (finished(data)) { last = data; render(data); clearInterval(check); socket.close(); liveEl.textContent = ""; liveEl.className = "live"; }
+      } catch (error) { /* the network may come back */ }
+    }, 10000);
     socket.onopen = () => { liveEl.className = "live ws"; liveEl.textContent = "live"; };
     socket.onmessage = (event) => {
       last = JSON.parse(event.data);
       render(last);
       if (finished(last)) { socket.close(); liveEl.textContent = ""; liveEl.className = "live"; }
     };
-    socket.onclose = () => { if (!last || !finished(last)) poll(); };
+    socket.onclose = (event) => {
+      clearInterval(check);
+      if (event.code === NOT_FOUND) gone();
+      else if (!last || !finished(last)) poll();
+    };
   }
 
   const initial = JSON.parse(document.getElementById("prediction-data").textContent);

@@ -7,8 +7,10 @@ import time
 import uuid
 
 import pytest
+import redis
 from websockets.exceptions import InvalidStatus
 
+from estimator.services import WORKER_KEPT_DYING
 from tests import photos
 from tools.stack import SiteClient, Stack
 
@@ -103,6 +105,58 @@ def test_a_task_survives_its_worker_process_being_killed(fake_stack: Stack) -> N
     finally:
         fake_stack.stop("worker")
         fake_stack.env["AGEWEB_FAKE_DELAY"] = "0.5"
+        fake_stack.start_worker()
+
+
+def test_a_task_killed_by_the_hard_time_limit_is_failed_by_the_reaper(fake_stack: Stack) -> None:
+    person = client(fake_stack)
+    fast_limits = {
+        "AGEWEB_ESTIMATOR": "tests.fakes.StubbornEstimator", "AGEWEB_TASK_SOFT_TIME_LIMIT": "1",
+        "AGEWEB_TASK_HARD_TIME_LIMIT": "2", "AGEWEB_RUNNING_STALE_AFTER": "4", "AGEWEB_REAPER_INTERVAL": "1",
+        "AGEWEB_MAX_ATTEMPTS": "1",
+    }  # fmt: skip
+    saved = dict(fake_stack.env)
+    fake_stack.stop("worker")
+    fake_stack.stop("server")  # Celery stamps the time limits into the message: the publisher's settings count
+    fake_stack.env.update(fast_limits)
+    fake_stack.start_server()
+    fake_stack.start_worker()
+    fake_stack.start_beat()
+    try:
+        prediction_id = person.upload(photos.face_photo()).json()["id"]
+        wait_for_status(person, prediction_id, "failed", timeout=90)  # without the reaper: "running" for good
+        assert person.get(prediction_id)["failure_reason"] == WORKER_KEPT_DYING
+        assert "Hard time limit (2" in fake_stack.log("worker")  # it was the hard limit that stopped it
+    finally:
+        fake_stack.stop("beat")
+        fake_stack.stop("worker")
+        fake_stack.stop("server")
+        fake_stack.env.clear()
+        fake_stack.env.update(saved)
+        fake_stack.start_server()
+        fake_stack.start_worker()
+
+
+def test_a_task_lost_with_redis_is_queued_again_by_the_reaper(fake_stack: Stack) -> None:
+    person = client(fake_stack)
+    fake_stack.stop("worker")
+    prediction_id = person.upload(photos.face_photo()).json()["id"]
+    queue = f"{fake_stack.env['AGEWEB_REDIS_PREFIX']}inference"
+    broker = redis.Redis.from_url(fake_stack.redis_url)
+    assert broker.delete(queue) == 1  # what a Redis restart without persistence does to a waiting task
+    saved = dict(fake_stack.env)
+    fake_stack.env.update({"AGEWEB_REQUEUE_AFTER": "2", "AGEWEB_REAPER_INTERVAL": "1"})
+    marker = len(fake_stack.log("worker"))
+    fake_stack.start_worker()
+    fake_stack.start_beat()
+    try:
+        assert person.watch(prediction_id, timeout=60)[-1]["status"] == "done"
+        assert "Reaper: queued 1 predictions again" in fake_stack.log("worker")[marker:]
+    finally:
+        fake_stack.stop("beat")
+        fake_stack.stop("worker")
+        fake_stack.env.clear()
+        fake_stack.env.update(saved)
         fake_stack.start_worker()
 
 

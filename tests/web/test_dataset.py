@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,9 @@ def test_the_retention_command_does_the_same_for_the_embedded_mode(
 def test_beat_runs_the_retention_task_on_the_queue_workers_consume() -> None:
     entry = app.conf.beat_schedule["delete-expired-photos"]
     assert entry["task"] == delete_expired_photos.name
-    assert entry["options"]["queue"] == "inference"
+    queue = entry.get("options", {}).get("queue", app.conf.task_default_queue)
+    consumed = re.search(r"worker -Q ([\w,]+) ", (Path(__file__).resolve().parents[2] / "Makefile").read_text())
+    assert consumed is not None and queue in consumed.group(1).split(",")  # `make worker` reads it
     assert entry["schedule"] <= 24 * 3600
 
 

@@ -69,7 +69,8 @@ def test_consent_keeps_the_aligned_training_crop_apart_from_the_photo(
     assert body["kept"] is True and body["consent_version"] == "v-test" and body["consented_at"]
     feedback = Feedback.objects.get()
     assert feedback.crop.name.startswith("faces/") and feedback.crop.name.endswith(".jpg")
-    assert media_files("faces") == [Path(feedback.crop.path)] and len(media_files("predictions")) == 1
+    assert media_files("faces") == [Path(feedback.crop.path)]
+    assert len(media_files("predictions")) == 2  # the photo and its thumbnail, untouched
     margin, size = crop_geometry()
     with feedback.crop.open("rb") as stored:
         kept = np.asarray(Image.open(io.BytesIO(stored.read())).convert("RGB"), np.float64)

@@ -123,3 +123,36 @@ def test_damaged_files_are_refused_or_cleaned_but_never_crash() -> None:
         except ValidationError:
             continue
         assert Image.open(io.BytesIO(clean.jpeg)).format == "JPEG"
+
+
+def test_a_16_bit_photo_keeps_its_tones_instead_of_turning_white() -> None:
+    clean = image_clean(photos.sixteen_bit_png(level=32768))  # half of 65535: mid grey
+    stored = Image.open(io.BytesIO(clean.jpeg)).getpixel((10, 10))
+    assert all(120 <= channel <= 136 for channel in stored), stored
+
+
+def test_the_site_and_the_face_pipeline_convert_a_16_bit_photo_alike() -> None:
+    import numpy as np
+
+    from ml.faces import decode
+
+    data = photos.sixteen_bit_png(level=20000)
+    site = np.asarray(Image.open(io.BytesIO(image_clean(data).jpeg)), dtype=np.int16)
+    pipeline = decode(data).astype(np.int16)
+    assert np.abs(site - pipeline).max() <= 2  # JPEG rounding only
+
+
+@pytest.mark.parametrize("size", [(1, 60000), (60000, 1), (900, 100)])
+def test_it_refuses_extreme_aspect_ratios(size: tuple[int, int]) -> None:
+    with pytest.raises(ValidationError) as caught:
+        image_clean(photos.sliver_png(*size))
+    assert caught.value.code == "bad_aspect_ratio"
+
+
+def test_it_accepts_a_wide_panorama_within_the_aspect_limit() -> None:
+    assert image_clean(photos.sliver_png(800, 100)).width == 800
+
+
+def test_it_makes_a_small_thumbnail_for_lists() -> None:
+    clean = image_clean(photos.face_photo(1600, 1200))
+    assert Image.open(io.BytesIO(clean.thumbnail)).size == (320, 240)

@@ -335,3 +335,20 @@ def test_live_frames_are_never_stored(by_token: Connect) -> None:
     assert Prediction.objects.count() == 0
     media = Path(django_settings.MEDIA_ROOT)
     assert not media.exists() or not any(p.is_file() for p in media.rglob("*"))
+
+
+def test_answered_frames_are_counted_for_the_metrics(by_token: Connect) -> None:
+    from ageweb.metrics import LIVE_FRAMES
+
+    before = LIVE_FRAMES.labels(outcome="result")._value.get()
+
+    async def scenario() -> None:
+        ws = by_token()
+        await ws.connect()
+        for _ in range(2):
+            await ws.send_to(bytes_data=FRAME)
+            await answer(ws)
+        await ws.disconnect()
+
+    run(scenario)
+    assert LIVE_FRAMES.labels(outcome="result")._value.get() == before + 2

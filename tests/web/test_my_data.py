@@ -107,7 +107,7 @@ def test_deleting_the_account_deletes_answers_photos_and_crops(
 ) -> None:
     answer(api, done_prediction(user), correct=True, consent_to_train=True)
     files = media_files("faces") + media_files("predictions")
-    assert len(files) == 2
+    assert len(files) == 3  # the kept crop, the photo and its thumbnail
     with django_capture_on_commit_callbacks(execute=True):
         user_delete(user=user)
     assert not Feedback.objects.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -119,6 +120,40 @@ def test_a_static_file_is_served_without_a_cdn(client: Client) -> None:
     assert b"Chart.js v4" in b"".join(response.streaming_content)[:200]
 
 
-def test_the_health_check_answers_ok(client: Client) -> None:
-    response = client.get("/healthz/")
-    assert (response.status_code, response.content) == (200, b"ok")
+@pytest.mark.parametrize("path", ["/healthz", "/healthz/"])
+def test_the_liveness_check_answers_ok_in_json(client: Client, path: str) -> None:
+    response = client.get(path)
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_the_history_page_shows_thumbnails_not_full_photos(user: User, logged_in: Client) -> None:
+    prediction = prediction_create(owner=user, image=upload(photos.face_photo(1600, 1200)))
+    page = logged_in.get("/predictions/").content.decode()
+    assert f"/api/v1/predictions/{prediction.id}/thumbnail/" in page
+    assert f"/api/v1/predictions/{prediction.id}/image/" not in page
+    thumbnail = logged_in.get(f"/api/v1/predictions/{prediction.id}/thumbnail/")
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(b"".join(thumbnail.streaming_content))).size == (320, 240)
+
+
+@pytest.fixture
+def staff(db: Any) -> Client:
+    admin = User.objects.create_superuser(username="root", email="root@example.com", password="x" * 12)
+    client = Client()
+    client.force_login(admin)
+    return client
+
+
+def test_the_admin_offers_no_add_form_instead_of_a_500(staff: Client) -> None:
+    assert staff.get("/admin/estimator/prediction/add/").status_code == 403
+    assert b"/admin/estimator/prediction/add/" not in staff.get("/admin/estimator/prediction/").content
+
+
+def test_the_admin_shows_the_photo_to_staff_only(staff: Client, user: User, logged_in: Client) -> None:
+    prediction = prediction_create(owner=user, image=upload(photos.face_photo()))
+    photo_url = f"/review/photos/{prediction.id}/"  # the one staff view of any photo
+    assert photo_url in staff.get(f"/admin/estimator/prediction/{prediction.id}/change/").content.decode()
+    photo = staff.get(photo_url)
+    assert (photo.status_code, photo["Content-Type"]) == (200, "image/jpeg")
+    assert logged_in.get(photo_url).status_code == 404  # the owner is not staff

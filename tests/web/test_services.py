@@ -12,6 +12,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from kombu.exceptions import OperationalError
 from PIL import Image
 
@@ -99,12 +100,14 @@ def test_it_is_idempotent_when_a_task_runs_twice(user: User) -> None:
 
 def test_it_reruns_a_prediction_left_running_by_a_dead_worker(user: User) -> None:
     prediction = queued(user)
-    Prediction.objects.filter(pk=prediction.id).update(status=Status.RUNNING, attempts=1)
+    Prediction.objects.filter(pk=prediction.id).update(
+        status=Status.RUNNING, attempts=1, started_at=timezone.now(), claimed_by="task-1"
+    )
     Face.objects.create(
         prediction=prediction, index=0, x=0, y=0, width=1, height=1, detection_score=0, age=1,
         age_low=0, age_high=2, groups={}, distribution=[],
     )  # fmt: skip
-    prediction_run(prediction_id=prediction.id)
+    prediction_run(prediction_id=prediction.id, task_id="task-1")  # the same message, redelivered
     prediction.refresh_from_db()
     assert prediction.status == Status.DONE and prediction.attempts == 2
     assert prediction.faces.get().age == pytest.approx(38.0, abs=0.1)  # replaced, not added
@@ -164,13 +167,13 @@ def test_failing_a_finished_prediction_changes_nothing(user: User) -> None:
     assert prediction.status == Status.DONE and prediction.failure_reason == ""
 
 
-def test_it_fails_the_prediction_when_the_queue_is_down(user: User) -> None:
+def test_it_leaves_the_prediction_queued_for_the_reaper_when_the_queue_is_down(user: User) -> None:
     prediction = queued(user)
     with mock.patch("estimator.tasks.predict_age.delay", side_effect=OperationalError("no redis")):
         services.prediction_enqueue(prediction_id=prediction.id)
     prediction.refresh_from_db()
-    assert prediction.status == Status.FAILED
-    assert prediction.failure_reason == services.QUEUE_DOWN
+    assert prediction.status == Status.QUEUED  # accepted, so never failed for an outage of ours
+    assert prediction.failure_reason == ""
 
 
 def test_it_broadcasts_each_change_to_the_predictions_group(
@@ -220,3 +223,26 @@ def test_the_stored_photo_is_what_the_model_sees(user: User) -> None:
     with mock.patch("estimator.services.load_estimator", return_value=Spy()):
         prediction_run(prediction_id=prediction.id)
     assert Image.open(io.BytesIO(seen[0])).size == (200, 300)  # upright, as stored
+
+
+def test_a_failed_database_write_leaves_no_photo_behind(user: User, settings: Any) -> None:
+    from django.db import DatabaseError
+
+    with mock.patch.object(Prediction, "save", side_effect=DatabaseError("disk full")), pytest.raises(DatabaseError):
+        prediction_create(owner=user, image=upload(photos.face_photo()))
+    assert list(Path(settings.MEDIA_ROOT).rglob("*.jpg")) == []
+
+
+def test_a_refusal_by_the_cap_leaves_no_photo_behind(user: User, settings: Any) -> None:
+    settings.AGEWEB_MAX_UNFINISHED_PER_USER = 1
+    queued(user)
+    with pytest.raises(services.TooManyUnfinished):
+        queued(user)
+    assert len(list(Path(settings.MEDIA_ROOT).rglob("*.jpg"))) == 2  # the first one's photo and thumbnail
+
+
+def test_deleting_removes_the_thumbnail_too(user: User, settings: Any, django_capture_on_commit_callbacks: Any) -> None:
+    prediction = queued(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        prediction_delete(prediction=prediction)
+    assert list(Path(settings.MEDIA_ROOT).rglob("*.jpg")) == []

@@ -1,0 +1,106 @@
+"""The deployment files: valid, in step with the stack the tests run (tools/stack.py), and safe."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tools import stack
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker" / "compose.yml"
+
+
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return data
+
+
+def command(service: str) -> list[str]:
+    return [str(part) for part in compose()["services"][service]["command"]]
+
+
+def test_the_compose_files_follow_the_compose_specification() -> None:
+    files = [str(COMPOSE), str(ROOT / "docker" / "compose.gpu.yml")]
+    checker = [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", *files]
+    result = subprocess.run(checker, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_runs_the_processes_the_stack_runs() -> None:
+    services = compose()["services"]
+    assert {"nginx", "web", "worker", "worker-live", "beat", "migrate", "postgres", "redis"} <= set(services)
+    assert command("web") == ["gunicorn", "-c", str(stack.GUNICORN_CONFIG.relative_to(ROOT)), "ageweb.asgi:application"]
+    worker = command("worker")
+    assert worker[worker.index("-Q") + 1] == ",".join(stack.WORKER_QUEUES)
+    assert command("worker-live")[:6] == ["celery", "-A", "ageweb", "worker", "-Q", "live"]
+    assert command("beat") == [
+        "celery", "-A", "ageweb", "beat", "--loglevel", "INFO", "--schedule", "/tmp/celerybeat-schedule",
+    ]  # fmt: skip
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    assert f"COPY {stack.NGINX_TEMPLATE.relative_to(ROOT)} /etc/nginx/templates/" in dockerfile
+
+
+def test_redis_keeps_its_queue_across_restarts_in_compose_and_in_the_stack() -> None:
+    assert command("redis")[:3] == ["redis-server", "--appendonly", "yes"]
+    assert '"--appendonly", "yes"' in Path(stack.__file__).read_text()
+
+
+def test_compose_has_no_default_database_password_or_secret() -> None:
+    text = COMPOSE.read_text()
+    assert "${POSTGRES_PASSWORD:?" in text and "POSTGRES_PASSWORD:-" not in text
+    assert "${SECRET_KEY:?" in text
+
+
+def test_the_web_trusts_forwarded_headers_from_nginx_alone() -> None:
+    services = compose()["services"]
+    nginx_address = services["nginx"]["networks"]["default"]["ipv4_address"]
+    assert services["web"]["environment"]["FORWARDED_ALLOW_IPS"] == nginx_address
+    assert "forwarded-allow-ips" not in (ROOT / "docker" / "Dockerfile").read_text()  # no "*" anywhere
+
+
+def test_workers_have_a_health_check_and_the_gpu_worker_runs_one_process_with_memory_growth() -> None:
+    services = compose()["services"]
+    assert "inspect ping" in services["worker"]["healthcheck"]["test"][1]
+    gpu = yaml.safe_load((ROOT / "docker" / "compose.gpu.yml").read_text())["services"]["worker"]
+    assert gpu["command"][gpu["command"].index("--concurrency") + 1] == "1"
+    assert gpu["environment"]["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+
+
+def test_the_models_are_converted_before_the_site_code_is_copied() -> None:
+    stages = re.split(r"^FROM ", (ROOT / "docker" / "Dockerfile").read_text(), flags=re.M)
+    [models] = [stage for stage in stages if stage.startswith("deps AS models")]
+    assert "ml.inference --prepare" in models and "COPY . ." not in models
+
+
+def test_the_nginx_config_upgrades_websockets_and_caps_bodies() -> None:
+    text = stack.NGINX_TEMPLATE.read_text()
+    ws = text[text.index("location /ws/") :]
+    ws = ws[: ws.index("\n    }")]  # the location block's own closing brace
+    assert "proxy_set_header Upgrade $http_upgrade" in ws and "proxy_read_timeout 1h" in ws
+    assert "client_max_body_size ${NGINX_MAX_BODY}" in text
+    assert "X-Forwarded-For $remote_addr" in text  # replaced, never appended to what the client sent
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(), reason="nginx missing")
+def test_the_nginx_config_is_accepted_by_nginx(tmp_path: Path) -> None:
+    values = {
+        "AGEWEB_UPSTREAM": "127.0.0.1:8000", "NGINX_PORT": "127.0.0.1:8080", "NGINX_MAX_BODY": "11m",
+        "NGINX_STATIC_ROOT": str(tmp_path), "NGINX_FORWARDED_PROTO": "$scheme",
+    }  # fmt: skip
+    server = re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], stack.NGINX_TEMPLATE.read_text())
+    (tmp_path / "ageweb.conf").write_text(server)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid; error_log stderr; events {{}} http {{ include {tmp_path}/ageweb.conf; }}"
+    )
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    result = subprocess.run([nginx, "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,124 @@
+"""Nothing stays stuck: the claim takes a row once, the reaper queues lost work again, tasks wait out outages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.db import OperationalError
+from django.utils import timezone
+
+from accounts.models import User
+from estimator import services, tasks
+from estimator.models import Prediction
+from estimator.services import prediction_create, prediction_run, predictions_reap
+from tests import photos
+from tests.web.conftest import upload
+
+pytestmark = pytest.mark.django_db
+Status = Prediction.Status
+
+
+def queued(user: User) -> Prediction:
+    return prediction_create(owner=user, image=upload(photos.face_photo()))
+
+
+def age(prediction: Prediction, **fields: Any) -> None:
+    Prediction.objects.filter(pk=prediction.pk).update(**fields)
+
+
+def minutes_ago(minutes: float) -> Any:
+    return timezone.now() - timedelta(minutes=minutes)
+
+
+def test_a_running_prediction_is_not_claimed_by_a_second_task(user: User) -> None:
+    prediction = queued(user)
+    age(prediction, status=Status.RUNNING, attempts=1, started_at=timezone.now(), claimed_by="task-a")
+    assert prediction_run(prediction_id=prediction.id, task_id="task-b") is None
+    prediction.refresh_from_db()
+    assert (prediction.status, prediction.attempts, prediction.claimed_by) == (Status.RUNNING, 1, "task-a")
+
+
+def test_a_running_prediction_past_the_deadline_may_be_claimed_by_another_task(user: User, settings: Any) -> None:
+    prediction = queued(user)
+    stale = timezone.now() - timedelta(seconds=settings.AGEWEB_RUNNING_STALE_AFTER + 1)
+    age(prediction, status=Status.RUNNING, attempts=1, started_at=stale, claimed_by="task-a")
+    assert prediction_run(prediction_id=prediction.id, task_id="task-b") is not None
+    prediction.refresh_from_db()
+    assert (prediction.status, prediction.attempts) == (Status.DONE, 2)
+
+
+def test_the_reaper_queues_again_a_prediction_whose_message_was_lost(
+    user: User, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    prediction = queued(user)  # its message never reaches a worker here: on_commit is not run
+    age(prediction, enqueued_at=timezone.now() - timedelta(seconds=settings.AGEWEB_REQUEUE_AFTER + 1))
+    fresh = queued(user)
+    with django_capture_on_commit_callbacks(execute=True):  # eager Celery: the requeued task runs
+        reaped = predictions_reap()
+    assert (reaped.requeued, reaped.failed) == (1, 0)
+    prediction.refresh_from_db()
+    fresh.refresh_from_db()
+    assert prediction.status == Status.DONE
+    assert fresh.status == Status.QUEUED  # queued just now: its message is still on its way
+
+
+def test_the_reaper_queues_again_a_prediction_left_running_by_a_killed_worker(
+    user: User, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    prediction = queued(user)
+    stale = timezone.now() - timedelta(seconds=settings.AGEWEB_RUNNING_STALE_AFTER + 1)
+    age(prediction, status=Status.RUNNING, attempts=1, started_at=stale, claimed_by="dead")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert predictions_reap().requeued == 1
+    prediction.refresh_from_db()
+    assert (prediction.status, prediction.attempts) == (Status.DONE, 2)
+
+
+def test_the_reaper_fails_what_has_used_its_attempts(user: User, settings: Any) -> None:
+    prediction = queued(user)
+    stale = timezone.now() - timedelta(seconds=settings.AGEWEB_RUNNING_STALE_AFTER + 1)
+    age(prediction, status=Status.RUNNING, attempts=settings.AGEWEB_MAX_ATTEMPTS, started_at=stale)
+    assert predictions_reap().failed == 1
+    prediction.refresh_from_db()
+    assert prediction.status == Status.FAILED
+    assert prediction.failure_reason == services.WORKER_KEPT_DYING
+
+
+def test_the_reaper_leaves_fresh_and_finished_work_alone(user: User) -> None:
+    running, done = queued(user), queued(user)
+    age(running, status=Status.RUNNING, attempts=1, started_at=timezone.now())
+    age(done, status=Status.DONE, enqueued_at=minutes_ago(600))
+    assert predictions_reap() == services.Reaped(requeued=0, failed=0)
+
+
+def test_beat_runs_the_reaper_every_interval(settings: Any) -> None:
+    entry = settings.CELERY_BEAT_SCHEDULE["reap-stale-predictions"]
+    assert entry["task"] == tasks.reap_stale_predictions.name == "estimator.tasks.reap_stale_predictions"
+    assert entry["schedule"] == settings.AGEWEB_REAPER_INTERVAL
+    assert tasks.reap_stale_predictions.delay().get() == {"requeued": 0, "failed": 0}
+
+
+def test_a_task_that_finds_the_database_down_is_retried_not_failed(user: User) -> None:
+    prediction = queued(user)
+    real = services.prediction_run
+    calls: list[str | None] = []
+
+    def down_once(*, prediction_id: Any, task_id: str | None = None) -> Any:
+        calls.append(task_id)
+        if len(calls) == 1:
+            raise OperationalError("connection refused")  # what Django raises when PostgreSQL restarts
+        return real(prediction_id=prediction_id, task_id=task_id)
+
+    with mock.patch("estimator.tasks.prediction_run", side_effect=down_once):
+        tasks.predict_age.apply(args=[str(prediction.id)], task_id="task-1", throw=False)
+    prediction.refresh_from_db()
+    assert prediction.status == Status.DONE
+    assert calls == ["task-1", "task-1"]  # a retry keeps the task's id
+
+
+def test_an_unexpected_error_never_suggests_trying_the_same_photo_again() -> None:
+    assert "try again" not in tasks.UNEXPECTED.lower()
+    assert "another photo" in tasks.UNEXPECTED

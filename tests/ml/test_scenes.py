@@ -42,3 +42,27 @@ def test_a_detection_matches_the_chip_it_sits_in_at_a_plausible_size(pool: list[
     placed = [scenes.Placed(record, chip, (100, 100, 200, 200)), scenes.Placed(record, chip, (400, 100, 100, 100))]
     detections = [(420, 120, 70, 70), (120, 120, 150, 150), (600, 300, 50, 50), (110, 110, 20, 20)]
     assert scenes.match(placed, detections) == {0: 1, 1: 0}
+
+
+def _moved_crop_changes(detector: faces.Detector, pool: list[tuple[data.Record, bytes]]) -> list[float]:
+    """How much a face's crop changes (mean grey levels) when its chip moves a few pixels."""
+    diffs = []
+    for _, blob in pool[:20]:
+        chip = faces.decode(blob)
+        crops = []
+        for top, left in ((140, 170), (101, 203), (163, 157)):
+            scene = np.full((480, 480, 3), 90, np.uint8)
+            scene[top : top + 200, left : left + 200] = chip
+            face = faces.main_face(scene, detector.detect(scene))
+            if face is not None:
+                crops.append(faces.crop_face(scene, face, 0.05, 128).astype(np.float64)[16:-16, 16:-16])
+        diffs += [float(np.abs(crops[0] - other).mean()) for other in crops[1:]]
+    return diffs
+
+
+def test_yunet_follows_a_face_that_moves_more_steadily_than_hog(pool: list[tuple[data.Record, bytes]]) -> None:
+    """HOG's boxes jump with its 8-px cell grid, so a face moved a few pixels gets a crop of
+    another scale (model card, "Photos, not chips"); YuNet's follow the face."""
+    yunet, hog = _moved_crop_changes(faces.YuNetDetector(), pool), _moved_crop_changes(faces.HogDetector(), pool)
+    assert len(yunet) == 40  # YuNet found every face at every place
+    assert np.median(yunet) < 0.75 * np.median(hog)

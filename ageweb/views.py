@@ -44,14 +44,23 @@ def _check_workers() -> dict[str, Any]:
     from .celery import app
 
     try:
-        replies = app.control.ping(timeout=1.0)
+        replies = app.control.inspect(timeout=1.0).active_queues() or {}
     except (BrokerError, redis.RedisError, OSError) as error:
         return {"ok": False, "answering": 0, "error": str(error)[:200]}
-    return {"ok": bool(replies), "answering": len(replies)}
+    served = {queue: 0 for queue in WORKER_QUEUES}
+    for queues in replies.values():
+        for queue in queues:
+            if queue["name"] in served:
+                served[queue["name"]] += 1
+    return {"ok": all(served.values()), "answering": len(replies), "queues": served}
+
+
+# Every queue needs a worker: uploads ("inference"), beat's jobs ("default"), live frames ("live").
+WORKER_QUEUES = ("inference", "default", "live")
 
 
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: the database and Redis answer and at least one worker answers a ping."""
+    """Readiness: the database and Redis answer, and every queue has a worker answering."""
     started = time.monotonic()
     checks = {"database": _check_database(), "redis": _check_redis()}
     checks["workers"] = _check_workers() if checks["redis"]["ok"] else {"ok": False, "answering": 0}

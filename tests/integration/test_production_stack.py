@@ -69,7 +69,9 @@ def test_readiness_sees_the_worker_and_metrics_are_scraped_from_the_app_not_thro
 ) -> None:
     ready = requests.get(f"{production_stack.base_url}/readyz", timeout=30)
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"]["workers"]["answering"] == 1
+    workers = ready.json()["checks"]["workers"]
+    assert workers["answering"] == 2  # the uploads' worker and the live one
+    assert workers["queues"] == {"inference": 1, "default": 1, "live": 1}
     assert requests.get(f"{production_stack.base_url}/metrics", timeout=30).status_code == 404
     direct = requests.get(f"http://127.0.0.1:{production_stack.port}/metrics", timeout=30).text
     assert 'ageweb_queue_depth{queue="inference"}' in direct
@@ -81,7 +83,8 @@ def test_readiness_says_unavailable_while_no_worker_answers(production_stack: St
     try:
         response = requests.get(f"{production_stack.base_url}/readyz", timeout=30)
         assert response.status_code == 503
-        assert response.json()["checks"]["workers"] == {"ok": False, "answering": 0}
+        workers = response.json()["checks"]["workers"]
+        assert workers["ok"] is False and workers["queues"] == {"inference": 0, "default": 0, "live": 1}
     finally:
         production_stack.start_worker()
 

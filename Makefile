@@ -65,8 +65,9 @@ beat: setup
 web: migrate models
 	$(VENV)/bin/uvicorn ageweb.asgi:application --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS)
 
+# The tests' own settings (pyproject.toml), not the exported local ones.
 test: setup models
-	$(PY) -m pytest
+	DJANGO_SETTINGS_MODULE=ageweb.settings.test $(PY) -m pytest
 
 lint: setup
 	$(VENV)/bin/ruff check $(LINTED)

@@ -7,7 +7,7 @@ split and whether a face was detected (pre-aligned chips where none is found are
 whole, see :func:`ml.faces.chip_face`). Every crop is made by :mod:`ml.faces`, the same
 code the worker runs on uploads.
 
-To train on a machine without the archive (a lent GPU takes at most 64 MiB), pack a cache's
+To train on a machine without the archive (a GPU host, where copying is costly), pack a cache's
 training and validation crops as WebP (18.7k crops at 128 px: 34 MB at quality 80, 50 MB
 at 90; the loss costs the shipped model 0.26 and 0.08 years of validation MAE, see
 tools/device_train.py) and unpack it there, optionally narrowed to a tighter margin or

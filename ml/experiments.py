@@ -32,7 +32,7 @@ PREDS_DIR = ROOT / "docs" / "results" / "preds"
 ENSEMBLE_DIR = ROOT / "ml" / "models" / "ensemble8"
 
 TABLE_BUDGET = ["input_size=96", "margin=0.1", "epochs=4", "head_epochs=1", "warmup_epochs=1"]
-# Ensemble members: stage 1 ran on a lent GPU (tools/device_train.py, JOBS: 24-26 epochs
+# Ensemble members: stage 1 ran on a GPU host (tools/device_train.py, JOBS: 24-26 epochs
 # from the 101-class model's weights, on WebP-packed crops); this stage, one epoch at a low
 # learning rate on the exact crops of the face pipeline, removes what the WebP packing
 # taught them (it cost the GPU members 0.01-0.02 of accuracy on clean crops).

@@ -317,7 +317,7 @@ def export(
 
 
 def _git_commit() -> str:
-    if os.environ.get("AGEWEB_COMMIT"):  # set where the checkout travels without .git (a lent GPU)
+    if os.environ.get("AGEWEB_COMMIT"):  # set where the checkout travels without .git (a GPU host)
         return os.environ["AGEWEB_COMMIT"]
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()

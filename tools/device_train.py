@@ -1,12 +1,12 @@
-"""Train the shipped models on a lent GPU machine inside a fixed time budget.
+"""Train the shipped models on a GPU host inside a fixed time budget.
 
 Here (this repo, 2-core CPU), once:
 
     python -m ml.cache --margin 0.1 --size 128 --pack .devdata/faces-m10-s128.npz
 
-then on the device machine, from the repo root (Keras runs there on JAX; no TensorFlow):
+then on the GPU host, from the repo root (Keras runs there on JAX; no TensorFlow):
 
-    python tools/device_train.py --bundle .devdata/faces-m10-s128.npz --minutes 6.5 --out "$OUT"
+    python tools/device_train.py --bundle .devdata/faces-m10-s128.npz --minutes 6.5 --out OUT_DIR
 
 Steps: unpack the packed crops into face caches (the 10% margin crops, and narrower ones
 cut from their centres for the members that want them); a short calibration run of every
@@ -30,11 +30,9 @@ crops, worse than the model it started from, so it was not shipped.
 How much the packing costs, measured here afterwards (the shipped model's validation MAE on
 the same 2,092 crops, 128 px, and the size of the train+val pack): exact 4.79; WebP
 quality 80: 5.05 (29.8 MiB); 90: 4.87 (47.6 MiB); 95: 4.83 (69.4 MiB); 100 (still lossy,
-4:2:0 colour): 4.83 (99.5 MiB). Mind the 64 MiB a call carries *with* the working tree,
-which already holds ~62 MB of shipped models (``ml/models``): move ``ml/models/ensemble8``
-out of the checkout for the call (not tried: whether a tracked file moved away stays
-behind), send the pack in two calls to a warm machine (ignored files stay there between calls), or train
-one epoch on exact crops here afterwards, as the members do.
+4:2:0 colour): 4.83 (99.5 MiB). Where copying to the GPU host is limited, weigh
+the pack's size against its loss, or train one epoch on exact crops here afterwards, as the
+members do.
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 from ageweb.throttles import rate_limited
 
-from .crops import crop_geometry
 from .feedback.selectors import feedback_list
 from .feedback.serializers import FeedbackSerializer
+from .feedback.services import consent_context
 from .forms import UploadForm
 from .models import Prediction
 from .selectors import prediction_get, prediction_list
@@ -72,14 +72,7 @@ def result(request: HttpRequest, prediction_id: UUID) -> HttpResponse:
         str(feedback.face.index): FeedbackSerializer(feedback).data
         for feedback in feedback_list(owner=_user(request)).filter(face__prediction=prediction)
     }
-    context = {
-        "prediction": prediction,
-        "data": data,
-        "answers": answers,
-        "retention_days": settings.AGEWEB_PHOTO_RETENTION_DAYS,
-        "consent_version": settings.AGEWEB_CONSENT_VERSION,
-        "crop_size": crop_geometry()[1],
-    }
+    context = {"prediction": prediction, "data": data, "answers": answers, **consent_context()}
     return render(request, "estimator/result.html", context)
 
 

@@ -34,6 +34,16 @@ CANNOT_CROP = "This face cannot be kept for training; your answer was not saved.
 NOT_KEPT = "This face is not kept for training (no consent, or it was withdrawn), so it cannot be reviewed."
 
 
+def consent_context() -> dict[str, Any]:
+    """What the consent text and the privacy page say: how long photos stay, the consent
+    text's version and the size of a kept crop."""
+    return {
+        "retention_days": settings.AGEWEB_PHOTO_RETENTION_DAYS,
+        "consent_version": settings.AGEWEB_CONSENT_VERSION,
+        "crop_size": crop_geometry()[1],
+    }
+
+
 def _delete_file_on_commit(field: Any) -> None:
     name, storage = field.name, field.storage
     if name:

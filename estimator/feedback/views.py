@@ -15,7 +15,6 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from ..crops import crop_geometry
 from ..models import Feedback, Prediction
 from ..selectors import prediction_list
 from ..views import _user
@@ -26,7 +25,7 @@ from .selectors import (
     feedback_list,
     review_model_versions,
 )
-from .services import feedback_withdraw, feedback_withdraw_all, user_data_archive
+from .services import consent_context, feedback_withdraw, feedback_withdraw_all, user_data_archive
 
 View = Callable[..., HttpResponseBase]
 
@@ -44,12 +43,7 @@ def staff_only(view: View) -> View:
 
 
 def privacy(request: HttpRequest) -> HttpResponse:
-    context = {
-        "retention_days": settings.AGEWEB_PHOTO_RETENTION_DAYS,
-        "consent_version": settings.AGEWEB_CONSENT_VERSION,
-        "crop_size": crop_geometry()[1],
-    }
-    return render(request, "feedback/privacy.html", context)
+    return render(request, "feedback/privacy.html", consent_context())
 
 
 @login_required

@@ -1,4 +1,4 @@
-"""The face cache's packing for a lent GPU: WebP round trip, and narrower margins cut from wider crops."""
+"""The face cache's packing for a GPU host: WebP round trip, and narrower margins cut from wider crops."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ Frames are never stored: they live in memory from the moment they arrive until a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import io
@@ -90,8 +91,6 @@ async def frame_dispatch(*, frame: bytes, seq: int, reply_to: str) -> None:
     """Estimate a frame in the background; the answer arrives on ``reply_to`` as a
     ``live.result`` message. Returns at once: inference never runs on the event loop."""
     if settings.AGEWEB_RUN_TASKS_IN_PROCESS:
-        import asyncio
-
         task = asyncio.create_task(_estimate_here(frame, seq, reply_to))
         _running.add(task)
         task.add_done_callback(_running.discard)

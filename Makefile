@@ -13,20 +13,27 @@ DJANGO_SETTINGS_MODULE ?= ageweb.settings.local
 export DJANGO_SETTINGS_MODULE
 LINTED := ml tests/ml ageweb accounts estimator tools tests/web tests/integration tests/fakes.py tests/photos.py conftest.py manage.py
 
-.PHONY: setup models run test worker worker-inference worker-live livebench web migrate lint typecheck loadtest beat soak
+.PHONY: setup setup-train setup-test run test worker worker-inference worker-live livebench web migrate lint typecheck loadtest beat soak
 
-setup: $(VENV)/.installed
+# One virtual environment, installed in layers: what the site and the workers need to run
+# (requirements/base.txt), then training and research (train.txt), then tests and linters
+# (test.txt). `make run` installs the first only. Each re-installs only when its file changes.
+setup: $(VENV)/.installed-run
+setup-train: $(VENV)/.installed-train
+setup-test: $(VENV)/.installed-test
 
-# Re-installs only when a requirements file changes.
-$(VENV)/.installed: requirements/base.txt requirements/dev.txt
+$(VENV)/.installed-run: requirements/base.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -r requirements/dev.txt
+	$(PY) -m pip install -r requirements/base.txt
 	touch $@
 
-# The shipped models converted for LiteRT, the serving runtime (cached in .cache/litert/;
-# seconds when nothing changed, about a minute and a half for all four on a fresh checkout).
-models: setup
-	$(PY) -m ml.inference --prepare
+$(VENV)/.installed-train: $(VENV)/.installed-run requirements/train.txt
+	$(PY) -m pip install -r requirements/train.txt
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-train requirements/test.txt
+	$(PY) -m pip install -r requirements/test.txt
+	touch $@
 
 migrate: setup
 	$(PY) manage.py migrate --noinput
@@ -34,26 +41,26 @@ migrate: setup
 # The whole site in one process: SQLite, in-memory channel layer, inference on a thread.
 # With DATABASE_URL and REDIS_URL set, the same command uses PostgreSQL and Redis and
 # queues inference for `make worker`.
-run: migrate models
+run: migrate
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 # The Celery workers (need REDIS_URL; DATABASE_URL as the web's): one for uploads' "inference"
 # queue (it also runs the periodic jobs beat sends to the "default" queue) and one for live
 # webcam frames' "live" queue, so that frames never wait behind photos.
-worker: setup models
+worker: setup
 	$(MAKE) -j2 worker-inference worker-live
 
-worker-inference: setup models
+worker-inference: setup
 	$(VENV)/bin/celery -A ageweb worker -Q inference,default --concurrency $(WORKER_CONCURRENCY) \
 		--prefetch-multiplier 1 --loglevel INFO -n inference@%h
 
-worker-live: setup models
+worker-live: setup
 	$(VENV)/bin/celery -A ageweb worker -Q live --concurrency $(WORKER_CONCURRENCY) \
 		--prefetch-multiplier 1 --loglevel INFO -n live@%h
 
 # Live webcam benchmark: websocket clients streaming real faces, embedded and through the
 # production path (uvicorn + Redis + a Celery "live" worker); prints results/s, latency, jitter.
-livebench: setup models
+livebench: setup-test
 	$(PY) -m tools.livebench
 
 # Periodic jobs (Celery beat): photo retention and the reaper (needs REDIS_URL).
@@ -62,29 +69,30 @@ beat: setup
 
 # The production ASGI server (HTTP and websockets); daphne works too:
 # .venv/bin/daphne -b $(HOST) -p $(PORT) ageweb.asgi:application
-web: migrate models
+web: migrate
 	$(VENV)/bin/uvicorn ageweb.asgi:application --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS)
 
 # The tests' own settings (pyproject.toml), not the exported local ones.
-test: setup models
+test: setup-test
+	DJANGO_SETTINGS_MODULE=ageweb.settings.test $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=ageweb.settings.test $(PY) -m pytest
 
-lint: setup
+lint: setup-test
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 
-typecheck: setup
+typecheck: setup-test
 	$(VENV)/bin/mypy estimator accounts ml
 
 # Upload-to-result latency and 20 concurrent clients against uvicorn + Redis + PostgreSQL
 # + one worker with the real models (see README).
-loadtest: setup models
+loadtest: setup-test
 	$(PY) tools/loadtest.py
 
 # The production-shaped stack as local processes (nginx, gunicorn, worker, beat, private
 # PostgreSQL and Redis) under 50 clients and 1,000 uploads while a worker process is killed
 # and the worker, Redis and PostgreSQL restart; prints lost, stuck, 5xx and latency (README).
-soak: setup models
+soak: setup-test
 	$(PY) tools/soak.py
 
 # --- ml/: data, training, evaluation, benchmarks (see ml/MODEL_CARD.md) ---
@@ -93,7 +101,7 @@ RIVAL := .venv-rival
 
 .PHONY: rival train evaluate bench experiments report finetune
 
-# The rival baseline in its own venv (it pins pillow<13): used by ml.bench, ml.evaluate --rival-save.
+# The rival baseline in its own venv (it pins pillow<13): used by ml.training.bench, ml.training.evaluate --rival-save.
 rival: $(RIVAL)/.installed
 $(RIVAL)/.installed: requirements/rival.txt
 	test -x $(RIVAL)/bin/python || $(PYTHON) -m venv $(RIVAL)
@@ -102,29 +110,29 @@ $(RIVAL)/.installed: requirements/rival.txt
 
 # Train the shipped 101-class model from scratch: face cache, stages 1-2 (head, then blocks 3+),
 # stage 3 (every block, a second cosine cycle), export to ml/models/age101.
-train: setup
-	$(PY) -m ml.train --config ml/configs/age101.yaml --data $(UTKFACE) --run-dir runs/age101 --export runs/age101/export
-	$(PY) -m ml.train --config ml/configs/age101-stage3.yaml --run-dir runs/age101-stage3 --export ml/models/age101
+train: setup-train
+	$(PY) -m ml.training.train --config ml/training/configs/age101.yaml --data $(UTKFACE) --run-dir runs/age101 --export runs/age101/export
+	$(PY) -m ml.training.train --config ml/training/configs/age101-stage3.yaml --run-dir runs/age101-stage3 --export ml/models/age101
 
 # Fine-tune the shipped model on UTKFace plus an export of the site's reviewed feedback
 # (FEEDBACK=OUT_DIR from `manage.py export_dataset OUT_DIR`); writes runs/finetune, never ml/models.
 FEEDBACK ?=
-finetune: setup
+finetune: setup-train
 	test -n "$(FEEDBACK)" || (echo "usage: make finetune FEEDBACK=OUT_DIR" && false)
-	$(PY) -m ml.train --config ml/configs/age101-finetune.yaml --data $(UTKFACE) --feedback $(FEEDBACK) \
+	$(PY) -m ml.training.train --config ml/training/configs/age101-finetune.yaml --data $(UTKFACE) --feedback $(FEEDBACK) \
 		--run-dir runs/finetune --export runs/finetune/export
 
 # The shipped models on the fixed test split, through the whole pipeline; saves predictions for the report.
-evaluate: setup rival
-	$(PY) -m ml.evaluate --data $(UTKFACE) --split test --clean --json \
+evaluate: setup-train rival
+	$(PY) -m ml.training.evaluate --data $(UTKFACE) --split test --clean --json \
 		--save docs/results/preds/age101.npz --rival-save docs/results/preds/rival.npz
 
-bench: setup rival
-	$(PY) -m ml.bench
+bench: setup-train rival
+	$(PY) -m ml.training.bench
 
 # The ensemble members and the Table 3 / Table 4 runs (hours on this CPU; finished runs are skipped).
-experiments: setup
-	$(PY) -m ml.experiments --data $(UTKFACE)
+experiments: setup-train
+	$(PY) -m ml.training.experiments --data $(UTKFACE)
 
-report: setup
-	$(PY) -m ml.report
+report: setup-train
+	$(PY) -m ml.training.report

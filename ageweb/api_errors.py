@@ -46,7 +46,7 @@ def _as_drf(exc: Exception) -> Exception:
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(detail=as_serializer_error(exc))
     if isinstance(exc, Http404):
-        return exceptions.NotFound()
+        return exceptions.NotFound(*exc.args)  # keeps the message a selector gave
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied()
     return exc

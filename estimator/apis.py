@@ -21,7 +21,7 @@ from accounts.models import User
 from ageweb.api_errors import ErrorSerializer
 
 from .models import Prediction
-from .selectors import prediction_get, prediction_list
+from .selectors import prediction_get_or_404, prediction_list
 from .serializers import PredictionCreateSerializer, PredictionSerializer
 from .services import TooManyUnfinished, prediction_create, prediction_delete
 
@@ -44,13 +44,6 @@ def _user(request: Request) -> User:
     user = request.user
     assert isinstance(user, User)  # IsAuthenticated has run
     return user
-
-
-def _get_or_404(request: Request, prediction_id: UUID) -> Prediction:
-    prediction = prediction_get(owner=_user(request), prediction_id=prediction_id)
-    if prediction is None:
-        raise NotFound("No such prediction.")
-    return prediction
 
 
 class PredictionListCreateApi(generics.ListAPIView[Prediction]):
@@ -82,7 +75,9 @@ class PredictionListCreateApi(generics.ListAPIView[Prediction]):
             raise ValidationError({"image": error.messages}, code=error.code) from None
         except TooManyUnfinished as error:
             raise TooManyUnfinishedError(str(error)) from None
-        prediction = _get_or_404(request, created.id)  # read back: an eager task may have run
+        prediction = prediction_get_or_404(
+            owner=_user(request), prediction_id=created.id
+        )  # read back: an eager task may have run
         data = PredictionSerializer(prediction, context={"request": request}).data
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["page_url"]})
 
@@ -90,12 +85,12 @@ class PredictionListCreateApi(generics.ListAPIView[Prediction]):
 class PredictionDetailApi(APIView):
     @extend_schema(summary="Read one prediction", responses={200: PredictionSerializer, 404: ERRORS[404]})
     def get(self, request: Request, prediction_id: UUID) -> Response:
-        prediction = _get_or_404(request, prediction_id)
+        prediction = prediction_get_or_404(owner=_user(request), prediction_id=prediction_id)
         return Response(PredictionSerializer(prediction, context={"request": request}).data)
 
     @extend_schema(summary="Delete a prediction and its photo", responses={204: None, 404: ERRORS[404]})
     def delete(self, request: Request, prediction_id: UUID) -> Response:
-        prediction_delete(prediction=_get_or_404(request, prediction_id))
+        prediction_delete(prediction=prediction_get_or_404(owner=_user(request), prediction_id=prediction_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -113,7 +108,7 @@ class PredictionImageApi(APIView):
         responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: ERRORS[404]},
     )
     def get(self, request: Request, prediction_id: UUID) -> FileResponse:
-        return _jpeg_response(_get_or_404(request, prediction_id).image)
+        return _jpeg_response(prediction_get_or_404(owner=_user(request), prediction_id=prediction_id).image)
 
 
 class PredictionThumbnailApi(APIView):
@@ -122,7 +117,7 @@ class PredictionThumbnailApi(APIView):
         responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: ERRORS[404]},
     )
     def get(self, request: Request, prediction_id: UUID) -> FileResponse:
-        prediction = _get_or_404(request, prediction_id)
+        prediction = prediction_get_or_404(owner=_user(request), prediction_id=prediction_id)
         if not prediction.image:  # deleted after the retention period, thumbnail and all
             return _jpeg_response(prediction.image)
         return _jpeg_response(prediction.thumbnail or prediction.image)  # photos stored before thumbnails

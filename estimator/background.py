@@ -23,20 +23,20 @@ def _executor() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
 
 
-def run_in_background(func: Callable[[str], None], arg: str) -> None:
-    async_to_sync(_start)(func, arg)
+def run_in_background(func: Callable[[], object]) -> None:
+    async_to_sync(_start)(func)
 
 
-async def _start(func: Callable[[str], None], arg: str) -> None:
+async def _start(func: Callable[[], object]) -> None:
     run = sync_to_async(_run, thread_sensitive=False, executor=_executor())
-    task = asyncio.create_task(run(func, arg))
+    task = asyncio.create_task(run(func))
     _running.add(task)
     task.add_done_callback(_running.discard)
 
 
-def _run(func: Callable[[str], None], arg: str) -> None:
+def _run(func: Callable[[], object]) -> None:
     close_old_connections()
     try:
-        func(arg)
+        func()
     finally:
         connection.close()

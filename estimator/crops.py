@@ -3,7 +3,7 @@
 This is the one place the site turns a stored ``Face`` row back into an ``ml.faces.Face``
 and cuts the crop the age model learned from (its training margin and input size, read
 from the shipped model's ``meta.json``), so the crops an export writes are the crops
-``ml.train`` and ``ml.evaluate`` expect.
+``ml.training.train`` and ``ml.training.evaluate`` expect.
 """
 
 from __future__ import annotations

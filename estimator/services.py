@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from asgiref.sync import async_to_sync
+from celery import signature
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.files import File
@@ -28,6 +29,7 @@ from kombu.exceptions import OperationalError
 from accounts.models import User
 from ageweb.metrics import PREDICTION_LATENCY, PREDICTIONS
 
+from .background import run_in_background
 from .images import image_clean, image_read
 from .loader import load_estimator
 from .models import Face, Prediction
@@ -41,6 +43,7 @@ Status = Prediction.Status
 MODEL_COULD_NOT_READ = "The age model could not read this photo; try another one."
 WORKER_KEPT_DYING = "Processing stopped unexpectedly several times on this photo; try another one."
 UNFINISHED = Status.QUEUED, Status.RUNNING
+PREDICT_TASK = "estimator.tasks.predict_age"  # sent by name: the tasks module imports this one
 
 
 class TooManyUnfinished(Exception):
@@ -85,15 +88,12 @@ def _check_unfinished(owner: User) -> None:
 
 def prediction_enqueue(*, prediction_id: UUID) -> None:
     """Queue the task; if the broker is down the row stays queued and the reaper queues it later."""
-    from .tasks import predict_age  # tasks import this module
-
+    task = signature(PREDICT_TASK, args=[str(prediction_id)])
     if settings.AGEWEB_RUN_TASKS_IN_PROCESS:
-        from .background import run_in_background
-
-        run_in_background(predict_age, str(prediction_id))
+        run_in_background(task.apply)
         return
     try:
-        predict_age.delay(str(prediction_id))
+        task.apply_async()
     except OperationalError:
         logger.exception("Could not queue prediction %s; the reaper will queue it again", prediction_id)
 

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -20,8 +20,7 @@ from .feedback.selectors import feedback_list
 from .feedback.serializers import FeedbackSerializer
 from .feedback.services import consent_context
 from .forms import UploadForm
-from .models import Prediction
-from .selectors import prediction_get, prediction_list
+from .selectors import prediction_get_or_404, prediction_list
 from .serializers import PredictionSerializer
 from .services import TooManyUnfinished, prediction_create, prediction_delete
 
@@ -29,13 +28,6 @@ from .services import TooManyUnfinished, prediction_create, prediction_delete
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)  # login_required has run
     return request.user
-
-
-def _get_or_404(request: HttpRequest, prediction_id: UUID) -> Prediction:
-    prediction = prediction_get(owner=_user(request), prediction_id=prediction_id)
-    if prediction is None:
-        raise Http404("No such prediction.")
-    return prediction
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -66,7 +58,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def result(request: HttpRequest, prediction_id: UUID) -> HttpResponse:
-    prediction = _get_or_404(request, prediction_id)
+    prediction = prediction_get_or_404(owner=_user(request), prediction_id=prediction_id)
     data = PredictionSerializer(prediction).data  # the page starts from this, then listens
     answers = {
         str(feedback.face.index): FeedbackSerializer(feedback).data
@@ -91,6 +83,6 @@ def history(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def delete(request: HttpRequest, prediction_id: UUID) -> HttpResponse:
-    prediction_delete(prediction=_get_or_404(request, prediction_id))
+    prediction_delete(prediction=prediction_get_or_404(owner=_user(request), prediction_id=prediction_id))
     messages.success(request, "The prediction and its photo were deleted.")
     return redirect("estimator:history")

@@ -8,7 +8,7 @@ chips such as UTKFace).
 Two detectors share one interface, :class:`Detector`, and one :class:`Face`:
 
 - :class:`HogDetector`, dlib's HOG detector with its 5-point landmark model: the shipped
-  models were trained on its crops (``ml/cache.py``).
+  models were trained on its crops (``ml/training/cache.py``).
 - :class:`YuNetDetector`, OpenCV's YuNet CNN (``cv2.FaceDetectorYN``, MIT): finds the faces
   HOG misses (every UTKFace chip) in a few milliseconds on a 320-px frame; the live
   stream's detector.

@@ -1,30 +1,29 @@
-"""Load the shipped models once, then estimate every face's age in a photo.
+"""Estimate every face's age in a photo with the shipped models (the serving library).
 
-Contract used by the site (estimator/) and the benchmarks:
+Contract used by the site (estimator/, which keeps one Estimator per process) and the
+benchmarks:
 
-    from ml.inference import get_estimator, ImageError
-    result = get_estimator().estimate(image_bytes)   # bytes, a path, a PIL image or an RGB array
+    from ml.inference import Estimator, ImageError
+    result = Estimator().estimate(image_bytes)   # bytes, a path, a PIL image or an RGB array
     for face in result.faces: face.age, face.interval, face.groups, face.box ...
 
 ``ImageError`` (a ValueError) is raised for input that is not a decodable image; a photo
 with no face gives ``result.faces == []`` (and ``result.too_small`` counts faces found but
-too small to estimate). Thread-safe.
+too small to estimate). An Estimator is thread-safe; build it once, it loads the models.
 
 The models run on LiteRT (TensorFlow Lite with its XNNPACK CPU kernels), 2.5-3x faster
-than TensorFlow for a single face on this project's 2-core CPU (``python -m ml.bench``
-measures both). Each ``model.keras`` is converted on first use and the result kept under
-``.cache/litert/``, named by the file's content hash (``python -m ml.inference --prepare``
-converts ahead, e.g. while building an image); only that conversion imports TensorFlow.
-``AGEWEB_RUNTIME=keras`` runs the Keras models on TensorFlow instead (on a GPU, if it has one).
+than TensorFlow for a single face on a 2-core CPU (``python -m ml.training.bench``
+measures both). Each model folder ships its ``model.tflite`` beside the ``model.keras`` it
+was converted from (``python -m ml.training.litert`` converts again after training), so
+serving imports neither TensorFlow nor Keras, and writes nothing. ``AGEWEB_RUNTIME=keras``
+runs the Keras models on TensorFlow instead (on a GPU, if it has one; it needs the training
+requirements).
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,10 +33,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ml import ages, cache, faces
+from ml import ages, faces
 from ml.faces import ImageError
 
-__all__ = ["AGE_GROUPS", "Estimate", "Estimator", "FaceEstimate", "ImageError", "get_estimator"]
+__all__ = ["AGE_GROUPS", "Estimate", "Estimator", "FaceEstimate", "ImageError"]
 
 AGE_GROUPS: tuple[str, ...] = ages.GROUP_NAMES
 
@@ -72,7 +71,6 @@ MAX_FACES = 32  # the largest faces first; more than this in one photo are not e
 UPLOAD_DETECTOR = "hog+yunet"  # see ml.faces: HOG's crops are the training crops; YuNet adds what HOG misses
 LIVE_DETECT_SIDE = 320  # live frames are searched for faces on a copy this size
 RUNTIMES = ("litert", "keras")
-LITERT_DIR = cache.CACHE_DIR / "litert"
 
 
 class Model:
@@ -97,7 +95,7 @@ class Model:
         if self.runtime not in RUNTIMES:
             raise ValueError(f"AGEWEB_RUNTIME must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
         if self.runtime == "litert":
-            self._call = _litert_predictor(litert_file(folder / "model.keras"))
+            self._call = _litert_predictor(_litert_file(folder))
         else:
             self._call = _compiled_predictor(folder / "model.keras", self.size)
         self(np.zeros((1, self.size, self.size, 3), np.uint8))  # trace once, now
@@ -141,10 +139,6 @@ class Estimator:
         self.live_detector = faces.YuNetDetector(detect_side=LIVE_DETECT_SIDE)
         folder = ensemble_dir if ensemble_dir is not None else MODELS_DIR / ENSEMBLE
         self.members = [Model(d, runtime) for d in sorted(folder.glob("*")) if (d / "model.keras").exists()]
-
-    def predict_crops(self, crops: NDArray[np.uint8]) -> NDArray[np.float64]:
-        """101-way distributions for aligned crops of the age model's size, one crop each."""
-        return self.age_model(crops)
 
     def distributions(self, rgb: faces.RGB, found: Sequence[faces.Face | None]) -> NDArray[np.float64]:
         """101-way distributions for faces in ``rgb``, with the model's test-time augmentation;
@@ -212,19 +206,14 @@ def _named(groups: NDArray[np.float64]) -> dict[str, float]:
     return dict(zip(AGE_GROUPS, (round(float(p), 6) for p in groups), strict=True))
 
 
-def litert_file(keras_file: Path) -> Path:
-    """``keras_file`` converted to a LiteRT flatbuffer (converted once, then cached)."""
-    digest = hashlib.sha256(keras_file.read_bytes()).hexdigest()[:16]
-    target = LITERT_DIR / f"{keras_file.parent.name}-{digest}.tflite"
-    if not target.exists():
-        import keras
-
-        LITERT_DIR.mkdir(parents=True, exist_ok=True)
-        model = keras.models.load_model(keras_file, compile=False)
-        with tempfile.TemporaryDirectory(dir=LITERT_DIR) as tmp:  # processes may race: rename is atomic
-            model.export(str(Path(tmp, target.name)), format="litert", verbose=False)
-            os.replace(Path(tmp, target.name), target)
-    return target
+def _litert_file(folder: Path) -> Path:
+    path = folder / "model.tflite"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: convert the model with `python -m ml.training.litert {folder}` "
+            "(needs the training requirements), or set AGEWEB_RUNTIME=keras"
+        )
+    return path
 
 
 def _litert_predictor(path: Path) -> Callable[[NDArray[np.float32]], Any]:
@@ -266,30 +255,3 @@ def _compiled_predictor(path: Path, size: int) -> Callable[[NDArray[np.float32]]
     spec = tf.TensorSpec([None, size, size, 3], tf.float32)
     call = tf.function(lambda x: model(x, training=False), input_signature=[spec])
     return lambda x: call(x).numpy()
-
-
-_estimator: Estimator | None = None
-_estimator_lock = threading.Lock()
-
-
-def get_estimator() -> Estimator:
-    """The process's one Estimator, built on first use (after fork, in a worker)."""
-    global _estimator
-    with _estimator_lock:
-        if _estimator is None:
-            _estimator = Estimator()
-        return _estimator
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Convert the shipped models for LiteRT ahead of serving.")
-    parser.add_argument("--prepare", action="store_true", help=f"convert every shipped model into {LITERT_DIR}")
-    args = parser.parse_args()
-    if not args.prepare:
-        parser.error("nothing to do: pass --prepare")
-    for keras_file in sorted(MODELS_DIR.glob("**/model.keras")):
-        print(f"{keras_file.relative_to(MODELS_DIR)} -> {litert_file(keras_file)}")
-
-
-if __name__ == "__main__":
-    main()

@@ -2,7 +2,7 @@
 
 Here (this repo, 2-core CPU), once:
 
-    python -m ml.cache --margin 0.1 --size 128 --pack .devdata/faces-m10-s128.npz
+    python -m ml.training.cache --margin 0.1 --size 128 --pack .devdata/faces-m10-s128.npz
 
 then on the GPU host, from the repo root (Keras runs there on JAX; no TensorFlow):
 
@@ -17,7 +17,7 @@ exports its best checkpoint. ``--out`` receives ``<job>.keras`` and ``logs.tgz``
 
     python tools/device_train.py --install /work/.device/N
 
-puts them under ``runs/device/``; ``python -m ml.experiments --only ens-m0 ens-m5 ens-m10``
+puts them under ``runs/device/``; ``python -m ml.training.experiments --only ens-m0 ens-m5 ens-m10``
 then gives each member its second stage on exact crops, saves its test outputs and exports
 it for serving.
 
@@ -56,7 +56,7 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # several train
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# Stage 1 of the ensemble members (ml.experiments trains their stage 2 here, on exact crops).
+# Stage 1 of the ensemble members (ml.training.experiments trains their stage 2 here, on exact crops).
 GPU_MEMBER = [
     "head_epochs=1",
     "warmup_epochs=1",
@@ -69,10 +69,10 @@ GPU_MEMBER = [
 ]
 # job -> (config file, overrides)
 JOBS: dict[str, tuple[str, list[str]]] = {
-    "age101": ("ml/configs/age101-stage4.yaml", []),
-    "ens-m0": ("ml/configs/age101.yaml", [*GPU_MEMBER, "name=ens-m0", "margin=0.0", "input_size=112"]),
-    "ens-m5": ("ml/configs/age101.yaml", [*GPU_MEMBER, "name=ens-m5", "margin=0.05", "input_size=120"]),
-    "ens-m10": ("ml/configs/age101.yaml", [*GPU_MEMBER, "name=ens-m10", "margin=0.1", "input_size=128"]),
+    "age101": ("ml/training/configs/age101-stage4.yaml", []),
+    "ens-m0": ("ml/training/configs/age101.yaml", [*GPU_MEMBER, "name=ens-m0", "margin=0.0", "input_size=112"]),
+    "ens-m5": ("ml/training/configs/age101.yaml", [*GPU_MEMBER, "name=ens-m5", "margin=0.05", "input_size=120"]),
+    "ens-m10": ("ml/training/configs/age101.yaml", [*GPU_MEMBER, "name=ens-m10", "margin=0.1", "input_size=128"]),
 }
 CALIBRATION = ["epochs=2", "head_epochs=0", "warmup_epochs=1"]
 EXPORT_SECONDS = 60  # final validation pass, export, packing
@@ -80,7 +80,7 @@ MAX_EPOCHS = 40
 
 
 def job_config(name: str, overrides: list[str]) -> dict[str, Any]:
-    from ml import train
+    from ml.training import train
 
     source, extra = JOBS[name]
     return train.load_config(ROOT / source, [*extra, *overrides])
@@ -88,7 +88,7 @@ def job_config(name: str, overrides: list[str]) -> dict[str, Any]:
 
 def unpack(bundle: Path, configs: dict[str, dict[str, Any]]) -> int:
     """Write the face cache each job reads; returns the number of training crops."""
-    from ml import cache
+    from ml.training import cache
 
     faceset, margin = cache.unpack(bundle)
     size = faceset.images.shape[1]
@@ -107,7 +107,7 @@ def launch(
     run_dir.mkdir(parents=True, exist_ok=True)
     config = run_dir / "job.yaml"
     config.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    command = [sys.executable, "-m", "ml.train", "--config", str(config), "--run-dir", str(run_dir)]
+    command = [sys.executable, "-m", "ml.training.train", "--config", str(config), "--run-dir", str(run_dir)]
     if export:
         command += ["--export", str(export)]
     log = open(run_dir / "train.log", "wb")  # noqa: SIM115 (closed with the process)
@@ -145,7 +145,7 @@ def epochs_that_fit(calibration: list[tuple[float, float]], scale: float, second
 def calibrate(
     configs: dict[str, dict[str, Any]], images: int, work: Path, env: dict[str, str], deadline: float
 ) -> dict[str, int | None]:
-    from ml import train
+    from ml.training import train
 
     overrides = [*CALIBRATION, f"limit={images}"]
     procs = {
@@ -175,7 +175,7 @@ def export_best(name: str, cfg: dict[str, Any], work: Path, env: dict[str, str])
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bundle", type=Path, help="packed crops (ml.cache --pack)")
+    parser.add_argument("--bundle", type=Path, help="packed crops (ml.training.cache --pack)")
     parser.add_argument("--minutes", type=float, default=6.5, help="budget for everything")
     parser.add_argument("--out", type=Path, help="where the models and logs.tgz go")
     parser.add_argument("--jobs", nargs="*", default=list(JOBS))
@@ -195,7 +195,7 @@ def main() -> None:
     work = ROOT / "runs" / "device"
 
     # 1. Calibration: every job side by side on a slice of the data, two epochs.
-    from ml import train
+    from ml.training import train
 
     codes = calibrate(configs, args.calibration_images, work, env, deadline - 150)
     if all(code not in (0, None) for code in codes.values()) and env["KERAS_BACKEND"] == "jax":
@@ -264,7 +264,7 @@ def collect(work: Path, out: Path) -> None:
 
 def install(folder: Path) -> None:
     """Here, after the run: logs to runs/device/, each model to runs/device/export/<job>/,
-    where the second stages (ml.experiments for the members) start from."""
+    where the second stages (ml.training.experiments for the members) start from."""
     work = ROOT / "runs" / "device"
     work.mkdir(parents=True, exist_ok=True)
     with tarfile.open(folder / "logs.tgz") as tar:

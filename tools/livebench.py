@@ -38,7 +38,7 @@ from PIL import Image
 from websockets.sync.client import connect as ws_connect
 
 from tests.photos import face_photo
-from tools.stack import SiteClient, Stack, running_stack, unreachable_services
+from tests.stack import SiteClient, Stack, running_stack, unreachable_services
 
 MIN_GAP = 0.040  # seconds between two frames' sending, as static/js/live.js
 TARGETS = "targets: one client >= 15 results/s, median <= 60 ms; four clients >= 5 results/s each, no backlog"
@@ -183,12 +183,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         with running_stack(
-            workdir=workdir / "embedded", estimator="ml.inference.get_estimator", server="daphne", workers=False
+            workdir=workdir / "embedded", estimator="ml.inference.Estimator", server="daphne", workers=False
         ) as stack:
             report["embedded, 1 client"] = one_client(stack, args.seconds)
             print("embedded, 1 client:", json.dumps(report["embedded, 1 client"]), flush=True)
         with running_stack(
-            workdir=workdir / "production", estimator="ml.inference.get_estimator", concurrency=args.concurrency
+            workdir=workdir / "production", estimator="ml.inference.Estimator", concurrency=args.concurrency
         ) as stack:
             report["production, 1 client"] = one_client(stack, args.seconds)
             print("production, 1 client:", json.dumps(report["production, 1 client"]), flush=True)

@@ -32,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.photos import face_photo
-from tools.stack import SiteClient, running_stack, unreachable_services
+from tests.stack import SiteClient, running_stack, unreachable_services
 
 
 @dataclass
@@ -165,7 +165,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running deployment (default: start the stack here)")
     parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
-    parser.add_argument("--estimator", default="ml.inference.get_estimator")
+    parser.add_argument("--estimator", default="ml.inference.Estimator")
     parser.add_argument("--worker-concurrency", type=int, default=1)
     parser.add_argument("--samples", type=int, default=20, help="sequential uploads timed for the latency")
     parser.add_argument("--warmup", type=int, default=3)

@@ -1,6 +1,6 @@
 """Soak: the production-shaped stack under load while its parts fail, one after another.
 
-The stack runs as compose runs it, as local processes (``tools/stack.py``, ``production=True``):
+The stack runs as compose runs it, as local processes (``tests/stack.py``, ``production=True``):
 nginx in front of gunicorn with uvicorn workers, a Celery inference worker, beat (the
 reaper), and private PostgreSQL and Redis (AOF) on their own ports and data folders. Against
 nginx, N clients (each its own account) send M uploads in all, a mix of real faces and the
@@ -40,7 +40,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests import photos
-from tools.stack import SiteClient, Stack, private_services_missing, running_stack
+from tests.stack import SiteClient, Stack, private_services_missing, running_stack
 
 FINISHED = {"done", "failed"}
 RETRYABLE = {502, 503, 504}  # the site (or nginx) says: not now, try again
@@ -324,7 +324,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--uploads", type=int, default=1000)
-    parser.add_argument("--estimator", default="ml.inference.get_estimator")
+    parser.add_argument("--estimator", default="ml.inference.Estimator")
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()

@@ -223,7 +223,7 @@ SPECTACULAR_SETTINGS = {
 
 # The estimator the worker runs: a dotted path to a zero-argument factory returning an
 # object with ``estimate(image_bytes) -> ml.inference.Estimate``.
-AGEWEB_ESTIMATOR = env_str("AGEWEB_ESTIMATOR", "ml.inference.get_estimator")
+AGEWEB_ESTIMATOR = env_str("AGEWEB_ESTIMATOR", "ml.inference.Estimator")
 # Without Redis there is no worker: run inference on a thread of the web process.
 AGEWEB_RUN_TASKS_IN_PROCESS = env_bool("AGEWEB_RUN_TASKS_IN_PROCESS", not REDIS_URL)
 AGEWEB_MAX_UPLOAD_BYTES = env_int("AGEWEB_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1)

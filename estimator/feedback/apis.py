@@ -19,8 +19,9 @@ from rest_framework.views import APIView
 
 from ageweb.api_errors import ErrorSerializer
 
-from ..apis import ERRORS, _get_or_404, _user
+from ..apis import ERRORS, _user
 from ..models import Feedback
+from ..selectors import prediction_get_or_404
 from .selectors import feedback_get, review_get, review_queue
 from .serializers import FeedbackInputSerializer, FeedbackSerializer, ReviewInputSerializer, ReviewItemSerializer
 from .services import feedback_delete, feedback_review, feedback_set, prediction_face
@@ -36,7 +37,7 @@ class FeedbackApi(APIView):
     """One answer per face: ``POST`` stores (or replaces) it, ``GET`` reads it, ``DELETE`` removes it."""
 
     def _feedback_or_404(self, request: Request, prediction_id: UUID, index: int) -> Feedback:
-        _get_or_404(request, prediction_id)
+        prediction_get_or_404(owner=_user(request), prediction_id=prediction_id)
         feedback = feedback_get(owner=_user(request), prediction_id=prediction_id, index=index)
         if feedback is None:
             raise NotFound("There is no answer about this face.")
@@ -52,7 +53,7 @@ class FeedbackApi(APIView):
         responses={201: FeedbackSerializer, 400: ERRORS[400], 404: ERRORS[404]},
     )
     def post(self, request: Request, prediction_id: UUID, index: int) -> Response:
-        prediction = _get_or_404(request, prediction_id)
+        prediction = prediction_get_or_404(owner=_user(request), prediction_id=prediction_id)
         serializer = FeedbackInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:

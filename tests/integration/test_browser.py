@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from tests import photos
-from tools.stack import ROOT, Stack
+from tests.stack import ROOT, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.real_estimator]
 

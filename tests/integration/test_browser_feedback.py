@@ -16,7 +16,7 @@ import pytest
 
 from tests import photos
 from tests.integration.test_browser import ARTIFACTS, chromium, expect_result, signed_up_page  # noqa: F401
-from tools.stack import ROOT, Stack
+from tests.stack import ROOT, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.real_estimator]
 AGE = 87  # unusual, to find this answer among others in the shared review queue

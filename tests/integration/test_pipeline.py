@@ -12,7 +12,7 @@ from websockets.exceptions import InvalidStatus
 
 from estimator.services import WORKER_KEPT_DYING
 from tests import photos
-from tools.stack import SiteClient, Stack
+from tests.stack import SiteClient, Stack
 
 pytestmark = pytest.mark.integration
 

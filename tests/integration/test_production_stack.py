@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from tests import photos
+from tests.stack import SiteClient, Stack, private_services_missing, running_stack
 from tools.soak import passed, report, soak
-from tools.stack import SiteClient, Stack, private_services_missing, running_stack
 
 pytestmark = pytest.mark.integration
 

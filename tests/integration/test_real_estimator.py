@@ -10,7 +10,7 @@ import pytest
 
 from ml.inference import ENSEMBLE, MODELS_DIR
 from tests import photos
-from tools.stack import SiteClient, Stack
+from tests.stack import SiteClient, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.real_estimator]
 

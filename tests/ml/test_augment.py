@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml import augment
+from ml.training import augment
 
 STILL = {"flip": False, "rotate": 0.0, "zoom": 0.0, "shift": 0.0}
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ml import backbone
+from ml.training import backbone
 
 torch = pytest.importorskip("torch", reason="torch (a training-only extra) reads the PyTorch checkpoint")
 reference = pytest.importorskip("efficientnet_lite_pytorch", reason="the reference PyTorch implementation")

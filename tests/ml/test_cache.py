@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from ml import cache, faces
+from ml import faces
+from ml.training import cache
 
 
 def faceset_of(images: NDArray[np.uint8], detected: list[bool], splits: list[int]) -> cache.FaceSet:

@@ -16,7 +16,7 @@ def test_evaluate_prints_a_json_summary_last(utkface_sample: Path, shipped_model
         [
             sys.executable,
             "-m",
-            "ml.evaluate",
+            "ml.training.evaluate",
             "--data",
             str(utkface_sample),
             "--json",

@@ -13,7 +13,8 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
-from ml import ages, cache, data, faces, train
+from ml import ages, data, faces
+from ml.training import cache, train
 
 ROOT = Path(__file__).resolve().parents[2]
 FINETUNE = ROOT / "ml" / "configs" / "age101-finetune.yaml"
@@ -81,7 +82,8 @@ def test_evaluate_scores_an_exports_crops_whole_and_reports_the_shown_estimates(
         shutil.copytree(export, blank)
         Image.new("RGB", (128, 128), (128, 128, 128)).save(blank / "20_100.jpg")
     out = subprocess.run(
-        [sys.executable, "-m", "ml.evaluate", "--data", str(blank), "--json", "--save", str(tmp_path / "p.npz")],
+        [sys.executable, "-m", "ml.training.evaluate", "--data", str(blank), "--json",
+         "--save", str(tmp_path / "p.npz")],
         cwd=ROOT, capture_output=True, text=True, check=True, timeout=300,
     )  # fmt: skip
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -96,7 +98,7 @@ def test_evaluate_scores_an_exports_crops_whole_and_reports_the_shown_estimates(
 
     estimator = Estimator(shipped_model)
     crops = np.stack([faces.decode(blank / item["file"]) for item in items])
-    expected = ages.expected_age(estimator.predict_crops(crops))
+    expected = ages.expected_age(estimator.age_model(crops))
     assert result["mae"] == pytest.approx(float(np.abs(expected - labels).mean()), abs=2e-3)
     assert "aligned crops of release 1" in out.stdout
 

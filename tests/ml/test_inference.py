@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ml import ages, cache, faces
+from ml import ages, faces
 from ml.inference import AGE_GROUPS, Estimator, ImageError
+from ml.training import cache
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def test_training_and_serving_make_the_same_crop(estimator: Estimator, astronaut
     rgb = faces.decode(astronaut_jpeg)
     serving_crop = faces.crop_face(rgb, estimator.detector.detect(rgb)[0], estimator.margin, estimator.size)
     assert np.array_equal(training_crop, serving_crop)
-    assert estimator.predict_crops(training_crop[None]) == pytest.approx(estimator.predict_crops(serving_crop[None]))
+    assert estimator.age_model(training_crop[None]) == pytest.approx(estimator.age_model(serving_crop[None]))
 
 
 def test_exif_rotated_uploads_give_the_same_face(estimator: Estimator, astronaut: np.ndarray) -> None:
@@ -121,27 +122,50 @@ def test_litert_gives_the_same_distribution_as_tensorflow(shipped_model: Path, a
         assert served(crops) == pytest.approx(on_tf(crops), abs=1e-5)
 
 
-def test_models_are_converted_once_and_by_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_shipped_model_serves_the_litert_file_converted_from_its_keras_file() -> None:
+    import json
+
+    from ml.inference import MODELS_DIR
+    from ml.training import litert
+
+    folders = sorted(p.parent for p in MODELS_DIR.glob("**/model.keras"))
+    assert len(folders) == 4  # age101 and the three ensemble members
+    for folder in folders:
+        meta = json.loads((folder / "meta.json").read_text())
+        assert (folder / "model.tflite").stat().st_size > 1_000_000, folder
+        assert meta["litert_from"] == litert.keras_digest(folder), f"{folder}: run python -m ml.training.litert"
+
+
+def test_converting_writes_the_litert_file_beside_the_model_and_records_its_source(tmp_path: Path) -> None:
+    import json
+
     import keras
 
     from ml import inference
+    from ml.training import litert
 
-    monkeypatch.setattr(inference, "LITERT_DIR", tmp_path / "litert")
     inputs = keras.Input((8, 8, 3))
     model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(keras.layers.Flatten()(inputs)))
-    (tmp_path / "tiny").mkdir()
-    model.save(tmp_path / "tiny" / "model.keras")
-    converted = inference.litert_file(tmp_path / "tiny" / "model.keras")
-    assert converted.parent == tmp_path / "litert" and converted.name.startswith("tiny-")
-    made = converted.stat().st_mtime_ns
-    assert inference.litert_file(tmp_path / "tiny" / "model.keras") == converted
-    assert converted.stat().st_mtime_ns == made  # the cached file, not a second conversion
-    assert [p.name for p in (tmp_path / "litert").iterdir()] == [converted.name]  # no temporary left
+    model.save(tmp_path / "model.keras")
+    (tmp_path / "meta.json").write_text(json.dumps({"name": "tiny"}))
+    assert litert.convert(tmp_path) == tmp_path / "model.tflite"
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta == {"name": "tiny", "litert_from": litert.keras_digest(tmp_path)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["meta.json", "model.keras", "model.tflite"]  # nothing else
     x = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
-    assert inference._litert_predictor(converted)(x) == pytest.approx(model.predict(x, verbose=0), abs=1e-6)
-    model.layers[-1].set_weights([w + 1 for w in model.layers[-1].get_weights()])
-    model.save(tmp_path / "tiny" / "model.keras")  # new weights, new file name
-    assert inference.litert_file(tmp_path / "tiny" / "model.keras") != converted
+    served = inference._litert_predictor(inference._litert_file(tmp_path))
+    assert served(x) == pytest.approx(model.predict(x, verbose=0), abs=1e-6)
+
+
+def test_a_model_folder_without_its_litert_file_says_how_to_make_one(shipped_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from ml.inference import Model
+
+    for name in ("meta.json", "model.keras"):
+        shutil.copy(shipped_model / name, tmp_path / name)
+    with pytest.raises(FileNotFoundError, match=r"python -m ml\.training\.litert"):
+        Model(tmp_path)
 
 
 def test_an_unknown_runtime_is_refused(shipped_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,14 +177,18 @@ def test_an_unknown_runtime_is_refused(shipped_model: Path, monkeypatch: pytest.
 
 
 def test_a_warm_estimator_runs_without_tensorflow(shipped_model: Path) -> None:
-    """With the models converted, serving needs LiteRT only: no TensorFlow in the worker."""
+    """Serving needs LiteRT only: no TensorFlow, Keras, torch or training code in the worker."""
     import subprocess
     import sys
 
-    Estimator(shipped_model)  # converts, if this checkout has not yet
-    code = "import sys; from ml.inference import Estimator; Estimator(); print('tensorflow' in sys.modules)"
+    code = (
+        "import sys; from ml.inference import Estimator; Estimator(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras', 'torch', 'ml'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "False"
+    loaded = out.strip().splitlines()[-1]
+    assert "tensorflow" not in loaded and "keras" not in loaded and "torch" not in loaded
+    assert "ml.training" not in loaded  # serving imports nothing of training
 
 
 def _with_meta(shipped_model: Path, folder: Path, **changes: object) -> Path:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml import ages, report
+from ml import ages
+from ml.training import report
 
 PREDS = Path(__file__).resolve().parents[2] / "docs" / "results" / "preds"
 

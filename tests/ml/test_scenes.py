@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from ml import data, faces, scenes
-from ml.evaluate import labelled_files
+from ml import data, faces
+from ml.training import scenes
+from ml.training.evaluate import labelled_files
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("torch", reason="training converts the ImageNet weights with torch (training-only extra)")
 
-from ml import cache, train
 from ml.inference import Estimator
+from ml.training import cache, train
 
 CONFIG = Path(__file__).resolve().parents[2] / "ml" / "configs" / "age101.yaml"
 

@@ -1,4 +1,4 @@
-"""The deployment files: valid, in step with the stack the tests run (tools/stack.py), and safe."""
+"""The deployment files: valid, in step with the stack the tests run (tests/stack.py), and safe."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tools import stack
+from tests import stack
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker" / "compose.yml"
@@ -74,10 +74,14 @@ def test_workers_have_a_health_check_and_the_gpu_worker_runs_one_process_with_me
     assert gpu["environment"]["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
 
 
-def test_the_models_are_converted_before_the_site_code_is_copied() -> None:
-    stages = re.split(r"^FROM ", (ROOT / "docker" / "Dockerfile").read_text(), flags=re.M)
-    [models] = [stage for stage in stages if stage.startswith("deps AS models")]
-    assert "ml.inference --prepare" in models and "COPY . ." not in models
+def test_the_image_installs_the_run_requirements_only_and_converts_nothing() -> None:
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    assert "requirements/base.txt" in dockerfile and "train.txt" not in dockerfile and "test.txt" not in dockerfile
+    assert "--prepare" not in dockerfile and "ml.training" not in dockerfile
+    lines = (ROOT / "requirements" / "base.txt").read_text().splitlines()
+    packages = {re.split(r"[\s=<>\[#]", line)[0].lower() for line in lines if line and not line.startswith("#")}
+    assert "ai-edge-litert" in packages and "django" in packages
+    assert not packages & {"tensorflow-cpu", "tensorflow", "keras", "torch", "pytest", "playwright", "mypy"}
 
 
 def test_the_nginx_config_upgrades_websockets_and_caps_bodies() -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -13,10 +14,10 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 from PIL import Image
 
 from accounts.models import User
+from ageweb.celery import app as celery_app
 from estimator import services
 from estimator.models import Face, Prediction
 from estimator.services import prediction_create, prediction_delete, prediction_fail, prediction_run
@@ -167,10 +168,35 @@ def test_failing_a_finished_prediction_changes_nothing(user: User) -> None:
     assert prediction.status == Status.DONE and prediction.failure_reason == ""
 
 
-def test_it_leaves_the_prediction_queued_for_the_reaper_when_the_queue_is_down(user: User) -> None:
+@pytest.fixture
+def unreachable_broker() -> Iterator[None]:
+    """Celery really publishing (not eagerly) to a Redis address where nothing listens."""
+    with socket.socket() as probe:  # a port that was free a moment ago, and nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    changes = {
+        "task_always_eager": False,
+        "broker_url": f"redis://127.0.0.1:{port}/0",
+        "broker_connection_retry": False,
+        "broker_connection_max_retries": 0,
+        "broker_connection_timeout": 1,
+        "task_publish_retry": False,
+    }
+    before = {key: celery_app.conf[key] for key in changes}
+    celery_app.conf.update(changes)
+    celery_app._after_fork()  # drop the cached connection pools, so the new address is used
+    try:
+        yield
+    finally:
+        celery_app.conf.update(before)
+        celery_app._after_fork()
+
+
+def test_it_leaves_the_prediction_queued_for_the_reaper_when_the_broker_is_unreachable(
+    user: User, unreachable_broker: None
+) -> None:
     prediction = queued(user)
-    with mock.patch("estimator.tasks.predict_age.delay", side_effect=OperationalError("no redis")):
-        services.prediction_enqueue(prediction_id=prediction.id)
+    services.prediction_enqueue(prediction_id=prediction.id)  # logs, never raises
     prediction.refresh_from_db()
     assert prediction.status == Status.QUEUED  # accepted, so never failed for an outage of ours
     assert prediction.failure_reason == ""

@@ -100,7 +100,7 @@ def test_starting_the_site_and_the_tasks_does_not_import_tensorflow() -> None:
         "import sys, ageweb.asgi, ageweb.celery, estimator.tasks, estimator.services; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras'}))"
     )
-    result = django_setup("ageweb.settings.local", {"AGEWEB_ESTIMATOR": "ml.inference.get_estimator"}, code)
+    result = django_setup("ageweb.settings.local", {"AGEWEB_ESTIMATOR": "ml.inference.Estimator"}, code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 

@@ -1,6 +1,6 @@
 """Latency of the shipped model against the rival, on the same inputs, in one run.
 
-    python -m ml.bench [--repeat 100] [--json]
+    python -m ml.training.bench [--repeat 100] [--json]
 
 - per face: a detected face (box and landmarks) to an age: its aligned crops (one per
   test-time margin, each also mirrored where the model's meta.json says so), the model
@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ml import ages, rival
+from ml import ages
 from ml.faces import crop_face, decode
 from ml.inference import Estimator
+from ml.training import rival
 
 
 def sample_photo() -> bytes:

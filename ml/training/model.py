@@ -19,7 +19,7 @@ from typing import Any, Literal
 import keras
 from keras import ops
 
-from ml import backbone
+from ml.training import backbone
 
 Head = Literal["dist101", "groups8", "regression"]
 HEAD_SIZE = {"dist101": 101, "groups8": 8, "regression": 1}

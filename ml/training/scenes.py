@@ -1,6 +1,6 @@
 """End-to-end evaluation on photos, not chips: test-split faces placed in larger scenes.
 
-    python -m ml.scenes --data DIR_OR_TAR [--photos 300] [--seed 0] [--json] [--save FILE.json]
+    python -m ml.training.scenes --data DIR_OR_TAR [--photos 300] [--seed 0] [--json] [--save FILE.json]
 
 Each scene is a photo of 480 to 1920 pixels a side: a background (a real photo without
 people from scikit-image's data, or a smooth gradient with noise), one to three UTKFace
@@ -14,7 +14,7 @@ holds its centre at a plausible size. It reports:
 - ``recall`` (every placed face), ``recall_60`` (faces of 60 px and more), and by size;
   a face found but smaller than the model's minimum (``ml.faces.MIN_FACE``) counts as missed;
 - ``false_faces``: detections matching no placed face (and per 100 photos);
-- for the matched faces, the same figures as ``ml.evaluate`` (n, mae, cs5, acc8, the 80%
+- for the matched faces, the same figures as ``ml.training.evaluate`` (n, mae, cs5, acc8, the 80%
   interval's coverage, by age band, gender and race);
 - ``chip_vs_scene``: the same face's age estimated on its chip alone and in the scene,
   median change and share changing by more than 5 years.
@@ -41,8 +41,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from ml import ages, data, faces
-from ml.evaluate import labelled_files, summarise
 from ml.inference import UPLOAD_DETECTOR, Estimate, Estimator
+from ml.training.evaluate import labelled_files, summarise
 
 FACE_SHARE = 0.78  # HOG's face box side / chip side on UTKFace's 200-px chips
 SIZES = ((640, 480), (1024, 768), (1280, 960), (1920, 1080), (480, 640), (1080, 1440), (800, 800))

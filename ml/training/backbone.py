@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 VARIANTS = {"lite0": 224, "lite1": 240, "lite2": 260}  # ImageNet training resolution
 STAGE_STRIDES = (1, 2, 2, 2, 1, 2, 1)
 BN_EPSILON = 1e-3
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / ".cache" / "imagenet"
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / ".cache" / "imagenet"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Evaluate the shipped model through the whole pipeline on UTKFace-named images.
 
-    python -m ml.evaluate --data DIR_OR_TAR [--model NAME] [--split test] [--clean] [--json]
+    python -m ml.training.evaluate --data DIR_OR_TAR [--model NAME] [--split test] [--clean] [--json]
 
 Each image is decoded, its face detected, aligned and cropped exactly as the worker does
 (a pre-aligned chip where no face is detected is used whole and counted in ``no_face``),
@@ -35,8 +35,9 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from ml import ages, cache, data, faces, report, rival
+from ml import ages, data, faces
 from ml.inference import DEFAULT_MODEL, MODELS_DIR, Estimator
+from ml.training import cache, report, rival
 
 
 def labelled_files(source: str | Path, split: str, clean: bool) -> Iterator[tuple[data.Record, bytes]]:
@@ -101,7 +102,7 @@ def predict_aligned(estimator: Estimator, export: data.Export, split: str) -> di
         size = crops.shape[1]
         if (margin, size) != (estimator.margin, estimator.size):
             crops = _narrow(crops, margin, estimator.margin, estimator.size)
-        dist = np.concatenate([estimator.predict_crops(crops[i : i + 64]) for i in range(0, len(crops), 64)])
+        dist = np.concatenate([estimator.age_model(crops[i : i + 64]) for i in range(0, len(crops), 64)])
     ms = (time.perf_counter() - start) * 1000 / max(len(items), 1)
     return {
         "name": np.array([item["file"] for item in items]),

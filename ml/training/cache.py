@@ -1,6 +1,6 @@
 """Run the face pipeline once over UTKFace and keep the crops, so training reads arrays.
 
-    python -m ml.cache --data ../shared/data/UTKFace.tar.gz --margin 0.4 --size 128
+    python -m ml.training.cache --data ../shared/data/UTKFace.tar.gz --margin 0.4 --size 128
 
 writes ``.cache/faces-m40-s128.npz`` holding the aligned crops (uint8), the labels, the
 split and whether a face was detected (pre-aligned chips where none is found are used
@@ -13,8 +13,8 @@ at 90; the loss costs the shipped model 0.26 and 0.08 years of validation MAE, s
 tools/device_train.py) and unpack it there, optionally narrowed to a tighter margin or
 another size:
 
-    python -m ml.cache --margin 0.1 --size 128 --pack .devdata/faces-m10-s128.npz
-    python -m ml.cache --unpack .devdata/faces-m10-s128.npz [--margin 0 --size 112]
+    python -m ml.training.cache --margin 0.1 --size 128 --pack .devdata/faces-m10-s128.npz
+    python -m ml.training.cache --unpack .devdata/faces-m10-s128.npz [--margin 0 --size 112]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from ml import data, faces
 
-CACHE_DIR = Path(os.environ.get("AGEWEB_CACHE", Path(__file__).resolve().parent.parent / ".cache"))
+CACHE_DIR = Path(os.environ.get("AGEWEB_CACHE", Path(__file__).resolve().parents[2] / ".cache"))
 SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 
 

@@ -4,9 +4,9 @@ It pins pillow<13 and onnxruntime<1.31, so the product never imports it: benchma
 reports start this file with ``.venv-rival/bin/python`` and read JSON lines back. This
 file imports nothing from ``ml`` for that reason.
 
-    .venv-rival/bin/python ml/rival.py ages FILE...      # one face chip per file (no detection)
-    .venv-rival/bin/python ml/rival.py photos FILE...    # whole photos (decode, detect, predict)
-    .venv-rival/bin/python ml/rival.py bench --faces F --photo P --repeat N
+    .venv-rival/bin/python ml/training/rival.py ages FILE...      # one face chip per file (no detection)
+    .venv-rival/bin/python ml/training/rival.py photos FILE...    # whole photos (decode, detect, predict)
+    .venv-rival/bin/python ml/training/rival.py bench --faces F --photo P --repeat N
 
 Each line of output is JSON: {"file", "age" (or "ages"), "ms"}; ``bench`` prints one line
 of per-call latencies.
@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RIVAL_PYTHON = ROOT / ".venv-rival" / "bin" / "python"
 
 

@@ -1,12 +1,12 @@
 """The seed's experiments, ours: the 8-group ensemble, Table 3 and Table 4.
 
-    python -m ml.experiments --data ../shared/data/UTKFace.tar.gz [--only NAME ...] [--list]
+    python -m ml.training.experiments --data ../shared/data/UTKFace.tar.gz [--only NAME ...] [--list]
 
-Every experiment is the shipped config (``ml/configs/age101.yaml``) plus overrides. Runs
+Every experiment is the shipped config (``ml/training/configs/age101.yaml``) plus overrides. Runs
 go to ``runs/exp/<name>``; a finished run is skipped, an interrupted one resumed. Each
 finished run's test-split outputs (the cached crops of ml.data's fixed test split, made
 by the same face pipeline) are saved to ``docs/results/preds/<name>.npz``, which
-``python -m ml.report`` turns into tables and figures. Ensemble members are exported to
+``python -m ml.training.report`` turns into tables and figures. Ensemble members are exported to
 ``ml/models/ensemble8/<name>/`` for serving.
 
 Budgets: the table rows are shortened to fit this 2-core CPU, and every row of a table
@@ -24,9 +24,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from ml import ages, cache, train
+from ml import ages
+from ml.training import cache, train
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BASE_CONFIG = ROOT / "ml" / "configs" / "age101.yaml"
 PREDS_DIR = ROOT / "docs" / "results" / "preds"
 ENSEMBLE_DIR = ROOT / "ml" / "models" / "ensemble8"

@@ -1,7 +1,7 @@
 """Train an age model from a config file, resumably, and export it for serving.
 
-    python -m ml.train --config ml/configs/age101.yaml --data ../shared/data/UTKFace.tar.gz
-    python -m ml.train --config ml/configs/age101-finetune.yaml --data ... --feedback EXPORT_DIR
+    python -m ml.training.train --config ml/training/configs/age101.yaml --data ../shared/data/UTKFace.tar.gz
+    python -m ml.training.train --config ml/training/configs/age101-finetune.yaml --data ... --feedback EXPORT_DIR
 
 Data sources: the config's ``sources`` list, each ``{path, weight}``, where the path
 ``utkface`` is the UTKFace face cache and any other path is an export of the site's
@@ -11,7 +11,7 @@ source's images are drawn relative to the others' (sampled with replacement, an 
 still being as many images as the sources hold); the exported model's ``meta.json`` lists
 the data-set releases it learned from (``releases``).
 
-Face crops come from the cache (:mod:`ml.cache`, built on first use from ``--data``).
+Face crops come from the cache (:mod:`ml.training.cache`, built on first use from ``--data``).
 Two stages: the new head alone on a frozen backbone, then fine-tuning from block
 ``first_trainable_block`` on with a warm-up and cosine decay. Each epoch ends with a
 validation pass on exact ages and a checkpoint (``last.keras``, ``best.keras``) in the run
@@ -40,10 +40,11 @@ import numpy as np
 import yaml
 from numpy.typing import NDArray
 
-from ml import ages, augment, cache
-from ml.model import AgeLoss, build_model, set_trainable
+from ml import ages
+from ml.training import augment, cache, litert
+from ml.training.model import AgeLoss, build_model, set_trainable
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -313,6 +314,7 @@ def export(
             meta[key] = cfg[key]
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=1))
     (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    litert.convert(out_dir)  # the serving format (ml.inference runs it)
     return out_dir / "model.keras"
 
 

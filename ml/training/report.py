@@ -1,7 +1,7 @@
-"""Write the results report from saved predictions: ``python -m ml.report [--out DIR]``.
+"""Write the results report from saved predictions: ``python -m ml.training.report [--out DIR]``.
 
-Reads ``docs/results/preds/*.npz`` (written by ``ml.evaluate --save`` and
-``ml.experiments``) and writes ``docs/results/README.md``, ``results.json`` and PNG
+Reads ``docs/results/preds/*.npz`` (written by ``ml.training.evaluate --save`` and
+``ml.training.experiments``) and writes ``docs/results/README.md``, ``results.json`` and PNG
 figures. Every number and figure comes from those files; nothing is typed in.
 """
 
@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from ml import ages, data
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 BANDS = ((0, 9), (10, 19), (20, 29), (30, 39), (40, 49), (50, 59), (60, 69), (70, 79), (80, 100))
 DRILL12 = (
@@ -46,7 +46,7 @@ def load(preds: Path, name: str) -> dict[str, Array] | None:
         return None
     with np.load(path, allow_pickle=False) as f:
         out = {k: f[k] for k in f.files}
-    # ml.evaluate and ml.experiments name a few fields differently.
+    # ml.training.evaluate and ml.training.experiments name a few fields differently.
     for short, long in (("age", "ages"), ("gender", "genders"), ("race", "races"), ("name", "names")):
         if short in out and long not in out:
             out[long] = out[short]
@@ -285,7 +285,7 @@ def _fmt(value: Any) -> str:
 def markdown(results: dict[str, Any], images: list[str]) -> str:
     metric_cols = [("n", "n"), ("mae", "MAE (years)"), ("cs5", "within 5 years"), ("acc8", "8-group accuracy")]
     parts = [
-        "# Results\n\nWritten by `python -m ml.report` from `docs/results/preds/*.npz`; every number below is "
+        "# Results\n\nWritten by `python -m ml.training.report` from `docs/results/preds/*.npz`; every number below is "
         "computed from those saved predictions on ml.data's fixed test split (UTKFace, cleaned, 10% by "
         "file-name hash). Do not edit by hand.\n"
     ]
@@ -315,8 +315,8 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
             f"## The 8-group ensemble\n\n{members} EfficientNet-Lite0 members with 8-way softmax heads, differing "
             "in crop margin and input size; the ensemble averages their probabilities. Stage 3 turns the groups "
             "into a precise age: the expected value uses each group's mean training age (the seed's relative-frequency "
-            "formula), argmax takes the winning group's mean age. These rows score the crops `ml.experiments` "
-            "cached when the members were trained (`ml.cache`); the headline's ensemble row runs the whole "
+            "formula), argmax takes the winning group's mean age. These rows score the crops `ml.training.experiments` "
+            "cached when the members were trained (`ml.training.cache`); the headline's ensemble row runs the whole "
             "pipeline, as served.\n\n" + _table(rows, [("model", "model"), *metric_cols])
         )
     if results["table4"]:
@@ -353,7 +353,7 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
         )
     if results.get("missing"):
         parts.append(
-            "## Not run yet\n\nThese experiments of `ml.experiments` have no saved predictions, so their rows "
+            "## Not run yet\n\nThese experiments of `ml.training.experiments` have no saved predictions, so their rows "
             "are absent above: " + ", ".join(f"`{m}`" for m in results["missing"]) + ". `make experiments` runs them.\n"
         )
     parts.append("## Figures\n\n" + "".join(f"![{i}]({i})\n\n" for i in images))
@@ -363,7 +363,7 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
 def write(preds: Path, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     results = compute(preds)
-    from ml.experiments import EXPERIMENTS  # imports Keras: only here, not for the maths above
+    from ml.training.experiments import EXPERIMENTS  # imports Keras: only here, not for the maths above
 
     results["missing"] = [name for name in EXPERIMENTS if not (preds / f"{name}.npz").exists()]
     images = figures(results, out)

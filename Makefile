@@ -96,7 +96,8 @@ soak: setup-test
 	$(PY) tools/soak.py
 
 # --- ml/: data, training, evaluation, benchmarks (see ml/MODEL_CARD.md) ---
-UTKFACE ?= ../shared/data/UTKFace.tar.gz
+# The UTKFace archive (aligned and cropped faces); put it here or pass UTKFACE=PATH.
+UTKFACE ?= data/UTKFace.tar.gz
 RIVAL := .venv-rival
 
 .PHONY: rival train evaluate bench experiments report finetune

@@ -76,6 +76,22 @@ class FakeEstimator:
         return self.estimate(image)
 
 
+class CountingEstimator(FakeEstimator):
+    """FakeEstimator that counts how many times one was built (loading the models)."""
+
+    built = 0
+
+    def __init__(self) -> None:
+        type(self).built += 1
+
+
+class UnloadableEstimator(FakeEstimator):
+    """Cannot be built, as when a model file is missing."""
+
+    def __init__(self) -> None:
+        raise FileNotFoundError("ml/models/age101/model.tflite is missing")
+
+
 class TwoFacesEstimator:
     """Two faces, the first one reaching past the photo's left edge as detectors' boxes may."""
 

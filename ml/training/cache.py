@@ -1,6 +1,6 @@
 """Run the face pipeline once over UTKFace and keep the crops, so training reads arrays.
 
-    python -m ml.training.cache --data ../shared/data/UTKFace.tar.gz --margin 0.4 --size 128
+    python -m ml.training.cache --data data/UTKFace.tar.gz --margin 0.4 --size 128
 
 writes ``.cache/faces-m40-s128.npz`` holding the aligned crops (uint8), the labels, the
 split and whether a face was detected (pre-aligned chips where none is found are used
@@ -10,11 +10,11 @@ code the worker runs on uploads.
 To train on a machine without the archive (a GPU host, where copying is costly), pack a cache's
 training and validation crops as WebP (18.7k crops at 128 px: 34 MB at quality 80, 50 MB
 at 90; the loss costs the shipped model 0.26 and 0.08 years of validation MAE, see
-tools/device_train.py) and unpack it there, optionally narrowed to a tighter margin or
+tools/gpu_train.py) and unpack it there, optionally narrowed to a tighter margin or
 another size:
 
-    python -m ml.training.cache --margin 0.1 --size 128 --pack .devdata/faces-m10-s128.npz
-    python -m ml.training.cache --unpack .devdata/faces-m10-s128.npz [--margin 0 --size 112]
+    python -m ml.training.cache --margin 0.1 --size 128 --pack faces-m10-s128.npz
+    python -m ml.training.cache --unpack faces-m10-s128.npz [--margin 0 --size 112]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The seed's experiments, ours: the 8-group ensemble, Table 3 and Table 4.
 
-    python -m ml.training.experiments --data ../shared/data/UTKFace.tar.gz [--only NAME ...] [--list]
+    python -m ml.training.experiments --data data/UTKFace.tar.gz [--only NAME ...] [--list]
 
 Every experiment is the shipped config (``ml/training/configs/age101.yaml``) plus overrides. Runs
 go to ``runs/exp/<name>``; a finished run is skipped, an interrupted one resumed. Each
@@ -28,12 +28,12 @@ from ml import ages
 from ml.training import cache, train
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE_CONFIG = ROOT / "ml" / "configs" / "age101.yaml"
+BASE_CONFIG = ROOT / "ml" / "training" / "configs" / "age101.yaml"
 PREDS_DIR = ROOT / "docs" / "results" / "preds"
 ENSEMBLE_DIR = ROOT / "ml" / "models" / "ensemble8"
 
 TABLE_BUDGET = ["input_size=96", "margin=0.1", "epochs=4", "head_epochs=1", "warmup_epochs=1"]
-# Ensemble members: stage 1 ran on a GPU host (tools/device_train.py, JOBS: 24-26 epochs
+# Ensemble members: stage 1 ran on a GPU host (tools/gpu_train.py, JOBS: 24-26 epochs
 # from the 101-class model's weights, on WebP-packed crops); this stage, one epoch at a low
 # learning rate on the exact crops of the face pipeline, removes what the WebP packing
 # taught them (it cost the GPU members 0.01-0.02 of accuracy on clean crops).
@@ -64,21 +64,21 @@ EXPERIMENTS: dict[str, list[str]] = {
         "head=groups8",
         "margin=0.0",
         "input_size=112",
-        "init_from=runs/device/export/ens-m0/model.keras",
+        "init_from=runs/gpu/export/ens-m0/model.keras",
     ],
     "ens-m5": [
         *MEMBER_BUDGET,
         "head=groups8",
         "margin=0.05",
         "input_size=120",
-        "init_from=runs/device/export/ens-m5/model.keras",
+        "init_from=runs/gpu/export/ens-m5/model.keras",
     ],
     "ens-m10": [
         *MEMBER_BUDGET,
         "head=groups8",
         "margin=0.1",
         "input_size=128",
-        "init_from=runs/device/export/ens-m10/model.keras",
+        "init_from=runs/gpu/export/ens-m10/model.keras",
     ],
     # Table 4: backbone x output size x strategy (strategies are read off each run's outputs).
     "t4-lite0-101": [*TABLE_BUDGET, "head=dist101"],
@@ -128,7 +128,7 @@ def run(name: str, data: str | None) -> Path:
     if cfg.get("init_from") and not (ROOT / cfg["init_from"]).exists():
         raise SystemExit(
             f"{name} starts from {cfg['init_from']}, which is missing: for the ensemble members that is "
-            "the GPU stage (tools/device_train.py, then its --install)"
+            "the GPU stage (tools/gpu_train.py, then its --install)"
         )
     faces = faces_for(cfg, data)
     best = train.train(cfg, faces.subset("train"), faces.subset("val"), run_dir, resume=True)

@@ -1,6 +1,6 @@
 """Train an age model from a config file, resumably, and export it for serving.
 
-    python -m ml.training.train --config ml/training/configs/age101.yaml --data ../shared/data/UTKFace.tar.gz
+    python -m ml.training.train --config ml/training/configs/age101.yaml --data data/UTKFace.tar.gz
     python -m ml.training.train --config ml/training/configs/age101-finetune.yaml --data ... --feedback EXPORT_DIR
 
 Data sources: the config's ``sources`` list, each ``{path, weight}``, where the path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -13,7 +14,18 @@ from PIL import Image
 
 from ml import faces
 
-UTKFACE = Path(__file__).resolve().parents[3] / "shared" / "data" / "UTKFace.tar.gz"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _utkface() -> Path:
+    """The UTKFace archive: $UTKFACE, as for make, else data/UTKFace.tar.gz, else beside the checkout."""
+    if os.environ.get("UTKFACE"):
+        return Path(os.environ["UTKFACE"])
+    inside = ROOT / "data" / "UTKFace.tar.gz"
+    return inside if inside.exists() else ROOT.parent / "shared" / "data" / "UTKFace.tar.gz"
+
+
+UTKFACE = _utkface()
 MODEL_DIR = Path(__file__).resolve().parents[2] / "ml" / "models" / "age101"
 
 

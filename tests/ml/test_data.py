@@ -5,9 +5,12 @@ import tarfile
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ml import data
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -41,11 +44,30 @@ def test_the_split_is_stable_and_close_to_80_10_10() -> None:
     assert 0.77 < counts["train"] / 5000 < 0.83
     assert 0.08 < counts["val"] / 5000 < 0.12
     assert 0.08 < counts["test"] / 5000 < 0.12
-    # Pinned: a change to the split would silently mix test images into training.
-    assert data.split_of("26_0_1_20170116010114628.jpg.chip.jpg") == data.split_of(
-        "26_0_1_20170116010114628.jpg.chip.jpg"
-    )
-    assert [data.split_of(f"{a}_0_0_x.jpg") for a in range(12)] == [data.split_of(f"{a}_0_0_x.jpg") for a in range(12)]
+
+
+# Real UTKFace names and the split each has been in since the first model: the published test
+# results (docs/results) were measured on exactly these. A change to split_of would silently
+# move test faces into training.
+PINNED = {
+    "10_0_0_20170110220111082.jpg.chip.jpg": "test",
+    "10_0_0_20170110220514186.jpg.chip.jpg": "test",
+    "100_1_0_20170117195420803.jpg.chip.jpg": "val",
+    "105_0_0_20170112213001988.jpg.chip.jpg": "val",
+    "100_0_0_20170112213500903.jpg.chip.jpg": "train",
+    "100_1_0_20170110183726390.jpg.chip.jpg": "train",
+}
+
+
+def test_real_names_keep_their_pinned_splits() -> None:
+    assert {name: data.split_of(name) for name in PINNED} == PINNED
+    assert {name: data.split_of(f"UTKFace/{name}") for name in PINNED} == PINNED  # the folder does not count
+
+
+def test_every_face_of_the_published_test_results_is_in_the_test_split() -> None:
+    names = np.load(ROOT / "docs" / "results" / "preds" / "age101.npz")["name"]
+    assert len(names) > 2000
+    assert {data.split_of(str(name)) for name in names} == {"test"}
 
 
 def test_cleaning_drops_duplicates_conflicts_and_impossible_ages() -> None:

@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from ml import faces
+from tests import photos
 
 
 def encode(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
@@ -36,9 +37,19 @@ def test_it_applies_exif_orientation() -> None:
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "P", "CMYK", "RGBA", "I;16"])
-def test_it_converts_other_modes(mode: str) -> None:
-    rgb = faces.decode(Image.new("RGB", (8, 8), (90, 90, 90)).convert(mode))
-    assert rgb.shape == (8, 8, 3)
+def test_it_converts_other_modes_keeping_the_grey_level(mode: str) -> None:
+    grey = Image.new("RGB", (8, 8), (90, 90, 90))
+    image = grey.convert("P", palette=Image.Palette.ADAPTIVE) if mode == "P" else grey.convert(mode)
+    rgb = faces.decode(image)
+    assert rgb.shape == (8, 8, 3) and rgb.dtype == np.uint8
+    assert np.abs(rgb.astype(int) - 90).max() <= 2  # the same grey, in every channel
+
+
+@pytest.mark.parametrize(("level", "expected"), [(32768, 128), (65535, 255), (6553, 25)])
+def test_a_16_bit_photo_is_scaled_to_8_bits_not_clipped(level: int, expected: int) -> None:
+    rgb = faces.decode(photos.sixteen_bit_png(level))
+    assert rgb.shape == (48, 64, 3)
+    assert np.abs(rgb.astype(int) - expected).max() <= 1  # a plain convert("RGB") would give 255
 
 
 def test_transparency_is_composited_on_white() -> None:

@@ -17,7 +17,7 @@ from ml import ages, data, faces
 from ml.training import cache, train
 
 ROOT = Path(__file__).resolve().parents[2]
-FINETUNE = ROOT / "ml" / "configs" / "age101-finetune.yaml"
+FINETUNE = ROOT / "ml" / "training" / "configs" / "age101-finetune.yaml"
 SPLITS = ["train", "train", "train", "train", "val", "val", "test"]
 
 

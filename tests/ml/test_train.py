@@ -14,7 +14,7 @@ pytest.importorskip("torch", reason="training converts the ImageNet weights with
 from ml.inference import Estimator
 from ml.training import cache, train
 
-CONFIG = Path(__file__).resolve().parents[2] / "ml" / "configs" / "age101.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "ml" / "training" / "configs" / "age101.yaml"
 
 
 @pytest.fixture(scope="module")

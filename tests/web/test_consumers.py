@@ -110,20 +110,6 @@ def test_it_refuses_a_page_from_another_site(prediction: Prediction, user: User)
     run(scenario)
 
 
-def test_it_closes_when_the_prediction_is_deleted(prediction: Prediction, user: User) -> None:
-    ws = communicator(prediction, user)
-
-    async def scenario() -> None:
-        await ws.connect()
-        await ws.receive_json_from(timeout=5)
-        await database_sync_to_async(prediction_delete)(prediction=prediction)
-        await ws.send_input({"type": "prediction.changed"})  # as if a worker had broadcast
-        output = await ws.receive_output(timeout=5)
-        assert output == {"type": "websocket.close", "code": 4404}
-
-    run(scenario)
-
-
 def test_deleting_a_prediction_closes_its_open_websocket(prediction: Prediction, user: User) -> None:
     ws = communicator(prediction, user)
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import io
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
-from PIL import Image
+from django.core.files import File
+from PIL import Image, ImageFile
 
 from estimator.images import image_clean, image_read
 from tests import photos
-from tests.web.conftest import upload
 
 
 def refusal(data: bytes) -> ValidationError:
@@ -40,7 +41,8 @@ def test_it_refuses_a_truncated_jpeg() -> None:
 def test_it_refuses_a_20000_by_20000_png_before_decoding_it() -> None:
     data = photos.huge_png()
     assert len(data) < 1024 * 1024  # a bomb: tiny file, 400 megapixels
-    error = refusal(data)
+    with mock.patch.object(ImageFile.ImageFile, "load", side_effect=AssertionError("the pixels were decoded")):
+        error = refusal(data)  # only the header was read
     assert error.code == "too_many_pixels"
     assert "the limit is 40 megapixels" in error.messages[0]
 
@@ -56,10 +58,23 @@ def test_it_refuses_an_animated_gif() -> None:
     assert "upload a still photo" in error.messages[0]
 
 
+class CountingBytesIO(io.BytesIO):
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.bytes_read = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.bytes_read += len(chunk)
+        return chunk
+
+
 def test_it_refuses_a_30_mb_file_without_reading_it() -> None:
-    file = upload(photos.oversized_file(30))
+    stream = CountingBytesIO(photos.oversized_file(30))
+    file = File(stream, name="big.jpg")
     with pytest.raises(ValidationError) as caught:
         image_read(file)
+    assert stream.bytes_read == 0
     assert caught.value.code == "too_large"
     assert caught.value.messages == ["The file is 30.0 MB; the limit is 10 MB."]
 

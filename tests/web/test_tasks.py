@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 from unittest import mock
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
 from accounts.models import User
+from ageweb.celery import app as celery_app
 from estimator import tasks
 from estimator.models import Prediction
 from estimator.services import prediction_create
 from tests import photos
+from tests.fakes import CountingEstimator
 from tests.web.conftest import upload
 
 pytestmark = pytest.mark.django_db
@@ -25,12 +26,24 @@ def prediction(user: User) -> Prediction:
     return prediction_create(owner=user, image=upload(photos.face_photo()))
 
 
-def test_it_goes_to_the_inference_queue_and_is_acked_late(settings: Any) -> None:
-    assert settings.CELERY_TASK_ROUTES["estimator.tasks.predict_age"] == {"queue": "inference"}
+@pytest.mark.parametrize(
+    ("task", "queue"),
+    [
+        ("estimator.tasks.predict_age", "inference"),
+        ("estimator.tasks.live_frame", "live"),  # never behind uploads
+        ("estimator.tasks.reap_stale_predictions", "default"),  # periodic jobs
+        ("estimator.tasks.delete_expired_photos", "default"),
+    ],
+)
+def test_each_task_is_routed_to_its_queue(task: str, queue: str) -> None:
+    route = celery_app.amqp.router.route({}, task)  # what a real publish would use
+    assert route["queue"].name == queue
+
+
+def test_a_photo_is_acknowledged_only_after_it_ran_and_requeued_if_its_process_died() -> None:
     assert tasks.predict_age.acks_late is True
     assert tasks.predict_age.reject_on_worker_lost is True
-    assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
-    assert settings.CELERY_TASK_SOFT_TIME_LIMIT < settings.CELERY_TASK_TIME_LIMIT
+    assert tasks.live_frame.acks_late is False  # a lost frame is replaced by the next one
 
 
 def test_it_runs_a_prediction_by_its_id(prediction: Prediction) -> None:
@@ -59,12 +72,28 @@ def test_it_records_an_unexpected_error_and_still_raises_it(
     assert prediction.failure_reason == tasks.UNEXPECTED
 
 
-def test_a_pool_child_loads_the_estimator_when_it_starts() -> None:
-    with mock.patch("estimator.tasks.load_estimator") as load:
-        tasks.worker_process_init.send(sender=None)
-    load.assert_called_once_with()
+def test_a_pool_child_loads_the_estimator_when_it_starts_and_every_task_reuses_it(
+    prediction: Prediction, use_estimator: Callable[[str], None]
+) -> None:
+    use_estimator("CountingEstimator")
+    built = CountingEstimator.built
+    tasks.worker_process_init.send(sender=None)
+    assert CountingEstimator.built == built + 1
+    tasks.predict_age(str(prediction.id))
+    tasks.predict_age(str(prediction_create(owner=prediction.owner, image=upload(photos.face_photo())).id))
+    assert CountingEstimator.built == built + 1  # loaded once, at start
+    prediction.refresh_from_db()
+    assert prediction.status == Status.DONE
 
 
-def test_a_pool_child_survives_an_estimator_that_cannot_load() -> None:
-    with mock.patch("estimator.tasks.load_estimator", side_effect=FileNotFoundError("no model")):
-        tasks.load_models_after_fork()  # logged; the first task will record the failure
+def test_a_pool_child_survives_an_estimator_that_cannot_load_and_the_photo_says_what_happened(
+    prediction: Prediction, use_estimator: Callable[[str], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    use_estimator("UnloadableEstimator")
+    tasks.worker_process_init.send(sender=None)  # must not raise: the pool child would die
+    assert "Could not load the estimator" in caplog.text
+    with pytest.raises(FileNotFoundError):
+        tasks.predict_age(str(prediction.id))
+    prediction.refresh_from_db()
+    assert prediction.status == Status.FAILED
+    assert prediction.failure_reason == tasks.UNEXPECTED

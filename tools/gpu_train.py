@@ -1,36 +1,36 @@
-"""Train the shipped models on a GPU host inside a fixed time budget.
+"""Train the models on a GPU host, inside a time budget you choose.
 
-Here (this repo, 2-core CPU), once:
+Training on a CPU takes hours per model; a GPU host runs the same jobs in minutes. This
+script runs there, from a copy of this repository and a packed face cache made here:
 
-    python -m ml.training.cache --margin 0.1 --size 128 --pack .devdata/faces-m10-s128.npz
+    # here: the aligned face crops, packed once (WebP; see the note on quality below)
+    python -m ml.training.cache --margin 0.1 --size 128 --pack faces-m10-s128.npz
 
-then on the GPU host, from the repo root (Keras runs there on JAX; no TensorFlow):
+    # on the GPU host (Keras runs there on JAX or TensorFlow; the training requirements)
+    python tools/gpu_train.py --bundle faces-m10-s128.npz --minutes 30 --out OUT_DIR
 
-    python tools/device_train.py --bundle .devdata/faces-m10-s128.npz --minutes 6.5 --out OUT_DIR
+    # back here, with OUT_DIR copied over
+    python tools/gpu_train.py --install OUT_DIR
 
-Steps: unpack the packed crops into face caches (the 10% margin crops, and narrower ones
-cut from their centres for the members that want them); a short calibration run of every
-job side by side, to time one epoch; then every job for as many epochs as fit the budget
-(the epochs are written into the run's config, so the config records what ran); each job
-exports its best checkpoint. ``--out`` receives ``<job>.keras`` and ``logs.tgz`` (configs,
-``history.csv``, ``run.json``, ``meta.json`` and the logs). Back here,
-
-    python tools/device_train.py --install /work/.device/N
-
-puts them under ``runs/device/``; ``python -m ml.training.experiments --only ens-m0 ens-m5 ens-m10``
-then gives each member its second stage on exact crops, saves its test outputs and exports
+Steps on the GPU host: unpack the crops into face caches (the 10% margin crops, and narrower
+ones cut from their centres for the members that want them); a short calibration run of
+every job side by side, to time one epoch; then every job for as many epochs as fit the
+budget (written into the run's config, so the config records what ran); each job exports
+its best checkpoint. ``--out`` receives ``<job>.keras`` and ``logs.tgz`` (configs,
+``history.csv``, ``run.json``, ``meta.json`` and the logs). ``--install`` puts them under
+``runs/gpu/``; ``python -m ml.training.experiments --only ens-m0 ens-m5 ens-m10`` then gives
+each ensemble member its second stage on exact crops, saves its test outputs and exports
 it for serving.
 
-What it gave on an H200 (2026-11-28, 8 minutes, JAX, four jobs side by side, ~6 s per
-epoch each): the members trained 24-26 epochs. Lesson: the WebP packing (quality 80) is
-lossy enough to matter: the shipped 101-class model scores validation MAE 4.79 on exact
-crops and 5.05 on packed ones, and ``age101`` (stage 4 here) came back at 5.02 on exact
-crops, worse than the model it started from, so it was not shipped.
+What it gave on one H200 (2026-11-28, an 8-minute budget, JAX, four jobs side by side, ~6 s
+per epoch each): the members trained 24-26 epochs. The WebP packing (quality 80) is lossy
+enough to matter: the shipped 101-class model scores validation MAE 4.79 on exact crops and
+5.05 on packed ones, and ``age101`` (``configs/tried/age101-stage4.yaml``) came back at 5.02
+on exact crops, worse than the model it started from, so it was not shipped.
 
-How much the packing costs, measured here afterwards (the shipped model's validation MAE on
-the same 2,092 crops, 128 px, and the size of the train+val pack): exact 4.79; WebP
-quality 80: 5.05 (29.8 MiB); 90: 4.87 (47.6 MiB); 95: 4.83 (69.4 MiB); 100 (still lossy,
-4:2:0 colour): 4.83 (99.5 MiB). Where copying to the GPU host is limited, weigh
+The shipped model's validation MAE on the same 2,092 crops (128 px) by packing, with the
+size of the train+val pack: exact 4.79; WebP quality 80: 5.05 (29.8 MiB); 90: 4.87
+(47.6 MiB); 95: 4.83 (69.4 MiB); 100 (still lossy, 4:2:0 colour): 4.83 (99.5 MiB). Weigh
 the pack's size against its loss, or train one epoch on exact crops here afterwards, as the
 members do.
 """
@@ -69,7 +69,7 @@ GPU_MEMBER = [
 ]
 # job -> (config file, overrides)
 JOBS: dict[str, tuple[str, list[str]]] = {
-    "age101": ("ml/training/configs/age101-stage4.yaml", []),
+    "age101": ("ml/training/configs/tried/age101-stage4.yaml", []),
     "ens-m0": ("ml/training/configs/age101.yaml", [*GPU_MEMBER, "name=ens-m0", "margin=0.0", "input_size=112"]),
     "ens-m5": ("ml/training/configs/age101.yaml", [*GPU_MEMBER, "name=ens-m5", "margin=0.05", "input_size=120"]),
     "ens-m10": ("ml/training/configs/age101.yaml", [*GPU_MEMBER, "name=ens-m10", "margin=0.1", "input_size=128"]),
@@ -176,23 +176,30 @@ def export_best(name: str, cfg: dict[str, Any], work: Path, env: dict[str, str])
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", type=Path, help="packed crops (ml.training.cache --pack)")
-    parser.add_argument("--minutes", type=float, default=6.5, help="budget for everything")
+    parser.add_argument("--minutes", type=float, help="the time budget for everything, start-up and export included")
     parser.add_argument("--out", type=Path, help="where the models and logs.tgz go")
     parser.add_argument("--jobs", nargs="*", default=list(JOBS))
     parser.add_argument("--calibration-images", type=int, default=3072)
     parser.add_argument("--max-epochs", type=int, default=MAX_EPOCHS)
     parser.add_argument("--set", nargs="*", default=[], help="overrides for every job (e.g. workers=4)")
-    parser.add_argument("--install", type=Path, metavar="DIR", help="here: put DIR's models and logs in place")
+    parser.add_argument(
+        "--install",
+        type=Path,
+        metavar="DIR",
+        help="back here: install the models and logs from the GPU host",
+    )
     args = parser.parse_args()
     if args.install:
         install(args.install)
         return
+    if args.bundle is None or args.minutes is None or args.out is None:
+        parser.error("training needs --bundle, --minutes and --out")
     deadline = time.monotonic() + args.minutes * 60
     env = {**os.environ}
     env.setdefault("KERAS_BACKEND", "jax")
     configs = {name: job_config(name, args.set) for name in args.jobs}
     n_train = unpack(args.bundle, configs)
-    work = ROOT / "runs" / "device"
+    work = ROOT / "runs" / "gpu"
 
     # 1. Calibration: every job side by side on a slice of the data, two epochs.
     from ml.training import train
@@ -263,9 +270,9 @@ def collect(work: Path, out: Path) -> None:
 
 
 def install(folder: Path) -> None:
-    """Here, after the run: logs to runs/device/, each model to runs/device/export/<job>/,
+    """Here, after the run: logs to runs/gpu/, each model to runs/gpu/export/<job>/,
     where the second stages (ml.training.experiments for the members) start from."""
-    work = ROOT / "runs" / "device"
+    work = ROOT / "runs" / "gpu"
     work.mkdir(parents=True, exist_ok=True)
     with tarfile.open(folder / "logs.tgz") as tar:
         tar.extractall(work, filter="data")

@@ -1,4 +1,4 @@
-"""tools/device_train.py: how many epochs fit the GPU budget, and putting the results in place."""
+"""tools/gpu_train.py: how many epochs fit the GPU budget, and putting the results in place."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import device_train
+from tools import gpu_train
 
 
 def test_the_plan_scales_the_calibration_epoch_and_leaves_time_for_start_up_and_export() -> None:
@@ -17,14 +17,14 @@ def test_the_plan_scales_the_calibration_epoch_and_leaves_time_for_start_up_and_
     calibration = [(50.0, 2.0), (10.0, 2.0)]
     epoch = 8 * 8.0 + 2.0  # 66 s on the full set
     seconds = 600.0
-    expected = int((seconds - device_train.EXPORT_SECONDS - (40 + 20)) // epoch)
-    assert device_train.epochs_that_fit(calibration, 8.0, seconds, most=40) == expected == 7
-    assert device_train.epochs_that_fit(calibration, 8.0, seconds, most=5) == 5
-    assert device_train.epochs_that_fit(calibration, 8.0, 30.0, most=40) == 1  # never zero
+    expected = int((seconds - gpu_train.EXPORT_SECONDS - (40 + 20)) // epoch)
+    assert gpu_train.epochs_that_fit(calibration, 8.0, seconds, most=40) == expected == 7
+    assert gpu_train.epochs_that_fit(calibration, 8.0, seconds, most=5) == 5
+    assert gpu_train.epochs_that_fit(calibration, 8.0, 30.0, most=40) == 1  # never zero
 
 
 def test_install_puts_models_where_the_second_stages_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(device_train, "ROOT", tmp_path)
+    monkeypatch.setattr(gpu_train, "ROOT", tmp_path)
     returned = tmp_path / "returned"
     returned.mkdir()
     (returned / "ens-m0.keras").write_bytes(b"model")
@@ -36,8 +36,8 @@ def test_install_puts_models_where_the_second_stages_start(tmp_path: Path, monke
             info = tarfile.TarInfo(name)
             info.size = len(text)
             tar.addfile(info, io.BytesIO(text.encode()))
-    device_train.install(returned)
-    work = tmp_path / "runs" / "device"
+    gpu_train.install(returned)
+    work = tmp_path / "runs" / "gpu"
     assert (work / "export" / "ens-m0" / "model.keras").read_bytes() == b"model"
     assert (work / "ens-m0" / "history.csv").read_text() == "epoch\n0\n"
     assert json.loads((work / "export" / "ens-m0" / "meta.json").read_text()) == {"name": "ens-m0"}

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 
 def form_error(response: Any) -> str:
-    match = re.search(r'<div class="error" role="alert" id="upload-error">([^<]*)</div>', response.content.decode())
+    match = re.search(r'<div class="error" role="alert" id="upload-error">([^<]+)</div>', response.content.decode())
     assert match, "no error shown"
     return match.group(1)
 
@@ -157,3 +157,11 @@ def test_the_admin_shows_the_photo_to_staff_only(staff: Client, user: User, logg
     photo = staff.get(photo_url)
     assert (photo.status_code, photo["Content-Type"]) == (200, "image/jpeg")
     assert logged_in.get(photo_url).status_code == 404  # the owner is not staff
+
+
+def test_the_api_schema_shows_realistic_numbers_and_a_finished_example(client: Client) -> None:
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").content.decode()
+    assert "9223372036854775807" not in schema and "2147483647" not in schema
+    detail = json.loads(schema)["paths"]["/api/v1/predictions/{prediction_id}/"]["get"]["responses"]["200"]
+    face = detail["content"]["application/json"]["examples"]["AFinishedPrediction"]["value"]["faces"][0]
+    assert (face["age"], face["interval"], len(face["distribution"])) == (34.1, [25.0, 43.0], 101)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import User
 from estimator.models import Prediction
@@ -95,6 +97,15 @@ def test_my_predictions_lists_mine_only(logged_in: Client, user: User, other_use
     theirs = prediction_create(owner=other_user, image=upload(photos.face_photo()))
     page = logged_in.get("/predictions/").content.decode()
     assert str(mine.id) in page and str(theirs.id) not in page
+
+
+def test_my_predictions_say_just_now_instead_of_zero_minutes(logged_in: Client, user: User) -> None:
+    prediction_create(owner=user, image=upload(photos.face_photo()))
+    old = prediction_create(owner=user, image=upload(photos.face_photo()))
+    Prediction.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(minutes=5, seconds=10))
+    page = logged_in.get("/predictions/").content.decode()
+    ages = re.findall(r'<time datetime="[^"]+" title="[^"]+">([^<]+)</time>', page)
+    assert ages == ["just now", "5\xa0minutes ago"], ages
 
 
 def test_i_can_delete_my_prediction_from_the_page(

@@ -48,6 +48,18 @@ def test_the_upload_page_offers_a_file_drop_and_the_camera(logged_in: Client) ->
     assert 'id="camera-start"' in page and "js/upload.js" in page
 
 
+def test_the_upload_page_says_tap_on_a_phone_and_drop_elsewhere(logged_in: Client) -> None:
+    page = logged_in.get("/upload/").content.decode()
+    assert '<span class="drop-hint"><strong>Drop a photo here</strong> or click to choose one</span>' in page
+    assert '<span class="tap-hint"><strong>Tap to choose a photo</strong> or take one</span>' in page
+
+
+def test_the_upload_page_has_an_empty_error_slot_for_its_script(logged_in: Client) -> None:
+    page = logged_in.get("/upload/").content.decode()
+    assert '<div class="error" role="alert" id="upload-error" hidden></div>' in page
+    assert 'id="upload-actions"' in page  # hidden with the file choice while the camera is open
+
+
 def test_uploading_a_photo_leads_to_its_result_page(logged_in: Client, user: User) -> None:
     response = logged_in.post("/upload/", {"image": upload(photos.face_photo())})
     prediction = Prediction.objects.get(owner=user)

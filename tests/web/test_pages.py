@@ -99,6 +99,16 @@ def test_the_result_page_starts_from_the_prediction_and_listens_for_more(logged_
     assert "vendor/chartjs/chart.umd.min.js" in page  # served from static/, no CDN
 
 
+def test_the_result_page_explains_the_range_the_pie_and_the_ensemble(logged_in: Client, user: User) -> None:
+    prediction = prediction_create(owner=user, image=upload(photos.face_photo()))
+    page = logged_in.get(f"/p/{prediction.id}/").content.decode()
+    explained = re.search(r'<details class="explain" id="how-to-read">(.*?)</details>', page, re.S)
+    assert explained, "no explanation"
+    text = re.sub(r"\s+", " ", explained[1])
+    assert "the true age was inside this range about 8 times in 10" in text
+    assert "the <em>8-group ensemble</em> is a separate set of models" in text
+
+
 def test_another_users_result_page_is_not_found(logged_in: Client, other_user: User) -> None:
     theirs = prediction_create(owner=other_user, image=upload(photos.face_photo()))
     assert logged_in.get(f"/p/{theirs.id}/").status_code == 404

@@ -55,7 +55,12 @@ def _example_prediction() -> dict[str, Any]:
         "width": 640,
         "height": 480,
         "model_version": "age101-20261128-3ff1f3d-tta2-t084",
-        "model_versions": {"age101": "age101-20261128-3ff1f3d-tta2-t084", "ens-m0": "ens-m0-20261128-2e6d43a"},
+        "model_versions": {
+            "age101": "age101-20261128-3ff1f3d-tta2-t084",
+            "ens-m0": "ens-m0-20261128-2e6d43a",
+            "ens-m5": "ens-m5-20261128-d9158eb",
+            "ens-m10": "ens-m10-20261128-d9158eb",
+        },
         "faces": [face],
         "too_small": 0,
         "image_url": f"{base}/api/v1/predictions/{prediction_id}/image/",

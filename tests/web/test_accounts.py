@@ -43,9 +43,8 @@ def test_sign_up_refuses_a_weak_password_and_a_taken_email(client: Client, user:
 
 
 def test_sign_up_needs_no_email_and_says_what_one_is_for(client: Client) -> None:
-    assert "Optional. Used only to send you a link if you forget your password" in client.get(
-        "/accounts/signup/"
-    ).content.decode()
+    page = client.get("/accounts/signup/").content.decode()
+    assert "Optional. Used only to send you a link if you forget your password" in page
     response = client.post(
         "/accounts/signup/", {"username": "erin", "email": "", "password1": PASSWORD, "password2": PASSWORD}
     )

@@ -7,17 +7,41 @@ from django.contrib.auth.forms import UserCreationForm
 
 from .models import User
 
+PASSWORD_FIELDS = ("password1", "password2")
+
 
 class SignUpForm(UserCreationForm[User]):
-    email = forms.EmailField(required=True, help_text="For password resets only.")
+    # Optional: the site needs no e-mail to work, and it is used for one thing only.
+    email = forms.EmailField(
+        label="E-mail",
+        required=False,
+        help_text="Optional. Used only to send you a link if you forget your password; "
+        "without it, a forgotten password cannot be reset.",
+    )
 
     class Meta:
         model = User
         fields = ("username", "email")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._show_passwords(True)
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        # A mistake elsewhere (a taken username) keeps the passwords typed; when they were
+        # the problem (too short, not the same twice), both start afresh.
+        self._show_passwords(not any(name in self.errors for name in PASSWORD_FIELDS))
+
+    def _show_passwords(self, show: bool) -> None:
+        for name in PASSWORD_FIELDS:
+            widget = self.fields[name].widget
+            assert isinstance(widget, forms.PasswordInput)
+            widget.render_value = show
+
     def clean_email(self) -> str:
         email: str = self.cleaned_data["email"]
-        if User.objects.filter(email__iexact=email).exists():
+        if email and User.objects.filter(email__iexact=email).exists():
             raise forms.ValidationError("An account with this e-mail already exists.")
         return email
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema_field, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 
-from ml.inference import AGE_GROUPS
+from ml.inference import AGE_GROUPS, MAX_FACES
 
 from .models import Face, Prediction
 
@@ -27,6 +28,50 @@ _AgeGroup: Any = type(
 )
 
 
+def _example_prediction() -> dict[str, Any]:
+    """A finished prediction with one face, for the API docs (Swagger shows it as the example)."""
+    weights = [math.exp(-(((age - 34) / 7) ** 2) / 2) for age in range(101)]
+    distribution = [round(w / sum(weights), 6) for w in weights]
+    groups = [0.0, 0.0, 0.001, 0.083, 0.421, 0.38, 0.114, 0.001]
+    ensemble = [0.0, 0.001, 0.004, 0.102, 0.388, 0.356, 0.146, 0.003]
+    face = {
+        "index": 0,
+        "box": {"x": 212, "y": 148, "width": 236, "height": 236},
+        "age": 34.1,
+        "interval": [25.0, 43.0],
+        "groups": [{"label": label, "probability": p} for label, p in zip(AGE_GROUPS, groups, strict=True)],
+        "ensemble_groups": [{"label": label, "probability": p} for label, p in zip(AGE_GROUPS, ensemble, strict=True)],
+        "ensemble_age": 35.2,
+        "detection_score": 0.9734,
+        "distribution": distribution,
+    }
+    prediction_id = "3f2b8c1e-6a4d-4e7b-9c0a-2d5e8f1a7b63"
+    base = "https://ageweb.example.com"
+    return {
+        "id": prediction_id,
+        "status": "done",
+        "message": "",
+        "failure_reason": "",
+        "width": 640,
+        "height": 480,
+        "model_version": "age101-20261128-3ff1f3d-tta2-t084",
+        "model_versions": {
+            "age101": "age101-20261128-3ff1f3d-tta2-t084",
+            "ens-m0": "ens-m0-20261128-2e6d43a",
+            "ens-m5": "ens-m5-20261128-d9158eb",
+            "ens-m10": "ens-m10-20261128-d9158eb",
+        },
+        "faces": [face],
+        "too_small": 0,
+        "image_url": f"{base}/api/v1/predictions/{prediction_id}/image/",
+        "thumbnail_url": f"{base}/api/v1/predictions/{prediction_id}/thumbnail/",
+        "page_url": f"{base}/p/{prediction_id}/",
+        "created_at": "2026-11-29T09:14:02.113Z",
+        "started_at": "2026-11-29T09:14:02.204Z",
+        "finished_at": "2026-11-29T09:14:02.871Z",
+    }
+
+
 class BoxSerializer(serializers.Serializer[Any]):
     x = serializers.IntegerField()
     y = serializers.IntegerField()
@@ -35,6 +80,10 @@ class BoxSerializer(serializers.Serializer[Any]):
 
 
 class FaceSerializer(serializers.ModelSerializer[Face]):
+    # Declared for the schema: the model's fields would document the database's integer limits.
+    index = serializers.IntegerField(
+        min_value=0, max_value=MAX_FACES - 1, help_text="The face's number in the photo, from 0."
+    )
     box = serializers.SerializerMethodField()
     interval = serializers.SerializerMethodField()
     groups = serializers.SerializerMethodField()
@@ -64,7 +113,12 @@ class FaceSerializer(serializers.ModelSerializer[Face]):
         return _ordered_groups(face.ensemble_groups)
 
 
+@extend_schema_serializer(examples=[OpenApiExample("A finished prediction", value=_example_prediction())])
 class PredictionSerializer(serializers.ModelSerializer[Prediction]):
+    # Declared for the schema: the model's fields would document the database's integer limits.
+    width = serializers.IntegerField(min_value=1, help_text="The photo's width in pixels, as shown (EXIF-rotated).")
+    height = serializers.IntegerField(min_value=1, help_text="The photo's height in pixels, as shown (EXIF-rotated).")
+    too_small = serializers.IntegerField(min_value=0, help_text="Faces found but too small to estimate.")
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
     page_url = serializers.SerializerMethodField()

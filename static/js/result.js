@@ -1,5 +1,5 @@
 // Result page: listen on a websocket for the prediction, fall back to polling the API,
-// and draw the boxes, ages and an 8-group pie chart per face.
+// and draw the boxes, ages, likely ranges and an 8-group pie chart with its table per face.
 (function () {
   "use strict";
   const root = document.getElementById("result");
@@ -42,7 +42,7 @@
     photo.querySelectorAll(".box").forEach((el) => el.remove());
     facesEl.replaceChildren();
     if (data.status !== "done") return;
-    versionEl.textContent = data.model_version ? "Model " + data.model_version : "";
+    drawVersions(data);
     data.faces.forEach((face, i) => { drawBox(data, face, i); drawCard(data, face, i); });
   }
 
@@ -60,31 +60,93 @@
     photo.appendChild(box);
   }
 
+  const percent = (p) => (p > 0 && p < 0.005 ? "<1%" : Math.round(100 * p) + "%");
+  const MODELS = {
+    age: { name: "Age model", caption: "Pie: the age model's chances for each age group (its 101 ages, summed)" },
+    ensemble: { name: "8-group ensemble", caption: "Pie: the 8-group ensemble's chances for each age group" },
+  };
+
+  // The age model is the one named by model_version; every other model is an ensemble member.
+  function ensembleMembers(data) {
+    return Object.keys(data.model_versions || {}).filter((name) => data.model_versions[name] !== data.model_version);
+  }
+
+  function drawVersions(data) {
+    const members = ensembleMembers(data);
+    versionEl.textContent = !data.model_version ? "" : "Age model " + data.model_version +
+      (members.length ? " · 8-group ensemble of " + members.length + " models (" + members.join(", ") + ")" : "");
+  }
+
   function drawCard(data, face, i) {
     const card = document.createElement("article");
     card.className = "face-card";
+    const both = !!face.ensemble_groups;
     card.innerHTML =
       '<h3><span class="muted">Face ' + (i + 1) + '</span><span class="face-age"></span></h3>' +
-      '<div class="face-range"></div><div class="face-chart"><canvas></canvas></div>';
+      '<p class="face-range"></p>' +
+      '<p class="face-range-note muted small-print">Such ranges held the true age 8 times in 10 in tests; ' +
+      'the narrower the range, the surer the model.</p>' +
+      (both ? '<div class="pie-switch" role="group" aria-label="Draw the pie from">' +
+        '<button type="button" class="button small secondary" data-model="age" aria-pressed="true">Age model</button>' +
+        '<button type="button" class="button small secondary" data-model="ensemble" aria-pressed="false">8-group ensemble</button>' +
+        '</div>' : '') +
+      '<p class="pie-caption small-print"></p>' +
+      '<div class="face-chart"><canvas></canvas></div>' +
+      '<table class="groups-table"><caption class="visually-hidden"></caption><thead><tr><th scope="col">Age group</th>' +
+      '<th scope="col">Age model</th>' + (both ? '<th scope="col">8-group ensemble</th>' : '') +
+      '</tr></thead><tbody></tbody></table>' +
+      '<p class="ensemble-note small-print"></p>';
     card.querySelector(".face-age").textContent = years(face.age) + " years";
     card.querySelector(".face-range").textContent =
-      "Likely between " + years(face.interval[0]) + " and " + years(face.interval[1]);
+      "80% likely between " + years(face.interval[0]) + " and " + years(face.interval[1]) + " years";
+    card.querySelector(".groups-table caption").textContent = "Chances of each age group for face " + (i + 1);
+    const body = card.querySelector(".groups-table tbody");
+    face.groups.forEach((group, g) => {
+      const row = document.createElement("tr");
+      row.innerHTML = '<th scope="row"><span class="swatch" aria-hidden="true"></span></th><td></td>' + (both ? "<td></td>" : "");
+      row.querySelector(".swatch").style.background = COLORS[g];
+      row.querySelector("th").append(group.label);
+      row.cells[1].textContent = percent(group.probability);
+      if (both) row.cells[2].textContent = percent(face.ensemble_groups[g].probability);
+      body.appendChild(row);
+    });
+    const members = ensembleMembers(data).length;
+    card.querySelector(".ensemble-note").textContent = !both
+      ? "No 8-group ensemble result for this face: the age model's alone."
+      : "The 8-group ensemble (" + (members || "several") + " models trained on the 8 groups alone)" +
+        (face.ensemble_age === null ? "" : " says about " + years(face.ensemble_age) + " years") + ".";
     card.appendChild(feedbackForm(face.index === undefined ? i : face.index, i, !!data.image_url));
     facesEl.appendChild(card);
+    drawPie(card, face, i, "age");
+    card.querySelectorAll(".pie-switch button").forEach((button) =>
+      button.addEventListener("click", () => drawPie(card, face, i, button.dataset.model)));
+  }
+
+  function drawPie(card, face, i, model) {
+    const groups = model === "ensemble" ? face.ensemble_groups : face.groups;
+    card.querySelector(".pie-caption").textContent = MODELS[model].caption;
+    card.querySelectorAll(".pie-switch button").forEach((button) =>
+      button.setAttribute("aria-pressed", String(button.dataset.model === model)));
     const canvas = card.querySelector("canvas");
-    canvas.setAttribute("aria-label", "Probability of each age group for face " + (i + 1));
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", MODELS[model].name + ": chances of each age group for face " + (i + 1) +
+      " (the table below has the numbers)");
+    canvas.dataset.model = model;
     if (!window.Chart) return;
+    const values = groups.map((g) => +(100 * g.probability).toFixed(1));
+    const chart = window.Chart.getChart(canvas);
+    if (chart) { chart.data.datasets[0].data = values; chart.update(); return; }
     new window.Chart(canvas, {
       type: "pie",
       data: {
-        labels: face.groups.map((g) => g.label),
-        datasets: [{ data: face.groups.map((g) => +(100 * g.probability).toFixed(1)), backgroundColor: COLORS, borderWidth: 1 }],
+        labels: groups.map((g) => g.label),
+        datasets: [{ data: values, backgroundColor: COLORS, borderWidth: 1 }],
       },
       options: {
         maintainAspectRatio: false,
         animation: { duration: 300 },
         plugins: {
-          legend: { position: "right", labels: { boxWidth: 12 } },
+          legend: { display: false },  // the table below is the legend, with the percentages
           tooltip: { callbacks: { label: (ctx) => ctx.label + ": " + ctx.parsed + "%" } },
         },
       },

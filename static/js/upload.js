@@ -10,9 +10,18 @@
   const camera = document.getElementById("camera");
   const video = document.getElementById("camera-video");
   const cameraError = document.getElementById("camera-error");
+  const uploadError = document.getElementById("upload-error");
+  const actions = document.getElementById("upload-actions");
   let stream = null;
 
+  function showError(text) {
+    uploadError.textContent = text;
+    uploadError.hidden = !text;
+    zone.classList.toggle("invalid", !!text);
+  }
+
   function showPreview(file) {
+    showError("");
     if (!file || !file.type.startsWith("image/")) { preview.hidden = true; zoneText.hidden = false; return; }
     preview.src = URL.createObjectURL(file);
     preview.hidden = false;
@@ -39,7 +48,7 @@
   });
 
   form.addEventListener("submit", (event) => {
-    if (!input.files.length) { event.preventDefault(); zoneText.querySelector("strong").textContent = "Choose a photo first"; return; }
+    if (!input.files.length) { event.preventDefault(); showError("Choose a photo first."); return; }
     submit.disabled = true;
     submit.textContent = "Uploading…";
   });
@@ -48,6 +57,8 @@
     if (stream) stream.getTracks().forEach((track) => track.stop());
     stream = null;
     camera.hidden = true;
+    zone.hidden = false;
+    actions.hidden = false;
   }
 
   document.getElementById("camera-start").addEventListener("click", async () => {
@@ -60,7 +71,10 @@
     try {
       stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "user", width: { ideal: 1280 } }, audio: false });
       video.srcObject = stream;
-      camera.hidden = false;
+      showError("");
+      camera.hidden = false;  // the camera takes the place of the file choice while it is open
+      zone.hidden = true;
+      actions.hidden = true;
     } catch (error) {
       cameraError.textContent = "The camera could not be opened: " + (error.message || error.name) + ".";
       cameraError.hidden = false;

@@ -1,7 +1,7 @@
 """A person in Chromium: signs up, uploads a face (or takes one with the camera), sees the result.
 
 Drives Debian's Chromium through Playwright (never a downloaded browser) against the real
-stack; screenshots are kept under test-artifacts/.
+stack; screenshots are kept under test-artifacts/, every page at 1280 and 390 px wide.
 """
 
 from __future__ import annotations
@@ -23,6 +23,27 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.real_est
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
+WIDTHS = ((1280, 900), (390, 844))  # a laptop and a phone
+SIDEWAYS = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+# Elements that stick out of the page's first card (a tall photo, a wide chart or table).
+OUTSIDE_CARD = """() => {
+  const card = document.querySelector('main .card'), edge = card.getBoundingClientRect();
+  return [...card.querySelectorAll('*')].filter((el) => {
+    const box = el.getBoundingClientRect();
+    return box.width > 0 && (box.right > edge.right + 0.5 || box.left < edge.left - 0.5);
+  }).map((el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + ' ' + (el.getAttribute('class') || ''));
+}"""
+
+
+def shoot(page: Any, name: str) -> None:
+    """Full-page screenshots at a laptop's and a phone's width; neither may scroll sideways."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width, height in WIDTHS:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(300)  # the charts resize on the next frame
+        assert page.evaluate(SIDEWAYS) <= 0, f"{name} scrolls sideways at {width} px"
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def write_y4m(jpeg: bytes, path: Path) -> None:
@@ -86,7 +107,7 @@ def expect_result(page: Any, screenshot: str) -> str:
     page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
     assert page.text_content("#status") == "Done"
     assert page.locator("#photo .box").count() == 1
-    assert page.text_content("#model-version").startswith("Model ")
+    assert page.text_content("#model-version").startswith("Age model ")
     age_text: str = page.text_content(".face-age") or ""
     return age_text
 
@@ -101,7 +122,7 @@ def test_a_person_signs_up_uploads_a_face_and_sees_the_age_and_pie_chart(
     page.click("#upload-submit")
     age = expect_result(page, "result-upload.png")
     assert re.fullmatch(r"\d{1,3} years", age)
-    assert re.fullmatch(r"Likely between \d+ and \d+", page.text_content(".face-range") or "")
+    assert re.fullmatch(r"80% likely between \d+ and \d+ years", page.text_content(".face-range") or "")
     page.close()
 
 
@@ -152,4 +173,108 @@ def test_the_live_page_fits_a_phone(chromium: Any, real_stack: Stack) -> None:
     overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0
     page.screenshot(path=str(ARTIFACTS / "live-phone.png"), full_page=True)
+    page.close()
+
+
+def test_a_logged_out_visitor_sees_why_to_log_in_and_readable_form_errors(chromium: Any, real_stack: Stack) -> None:
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{real_stack.base_url}/")
+    shoot(page, "home")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.locator("#menu-button").count() == 0  # three links: they fit on one line
+    assert page.locator("#site-nav").bounding_box()["height"] < 48
+    page.goto(f"{real_stack.base_url}/predictions/")
+    assert page.text_content("#login-needed") == "Please log in to see that page."
+    shoot(page, "login-needed")
+    page.goto(f"{real_stack.base_url}/accounts/signup/")
+    shoot(page, "signup")
+    page.fill("#id_username", f"weak_{uuid.uuid4().hex[:8]}")
+    page.fill("#id_password1", "123")
+    page.fill("#id_password2", "123")
+    page.click("#signup-form button[type=submit]")
+    error = page.locator(".errorlist li").first
+    assert "too short" in (error.text_content() or "")
+    assert error.evaluate("(el) => getComputedStyle(el).color") == "rgb(217, 45, 32)"  # --danger, not grey
+    shoot(page, "signup-errors")
+    page.goto(f"{real_stack.base_url}/accounts/password_reset/")
+    shoot(page, "password-reset")
+    page.close()
+
+
+def test_every_member_page_fits_a_laptop_and_a_phone(chromium: Any, real_stack: Stack, tmp_path: Path) -> None:
+    page = signed_up_page(chromium, real_stack)
+    base = real_stack.base_url
+    shoot(page, "upload")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.is_visible("#menu-button") and not page.is_visible("#site-nav")  # collapsed, not three lines
+    page.click("#menu-button")
+    assert page.is_visible("#site-nav >> text=My predictions")
+    assert page.get_attribute("#menu-button", "aria-expanded") == "true"
+    page.screenshot(path=str(ARTIFACTS / "menu-open-390.png"), full_page=True)
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#site-nav")
+    assert page.is_visible("text=Tap to choose a photo") and not page.is_visible("text=Drop a photo here")
+    page.click("#upload-submit")
+    assert page.text_content("#upload-error") == "Choose a photo first."
+    assert page.is_visible("text=Tap to choose a photo")  # the drop zone's words stay as they were
+    shoot(page, "upload-no-photo")
+    assert page.is_visible("text=Drop a photo here")  # back at 1280 px
+
+    page.click("#camera-start")
+    page.wait_for_function("() => document.getElementById('camera-video').videoWidth > 0")
+    assert not page.is_visible("#dropzone") and not page.is_visible("#upload-submit")
+    assert not page.is_visible("#camera-start")
+    shoot(page, "camera")
+    page.click("#camera-stop")
+    assert page.is_visible("#dropzone") and page.is_visible("#upload-submit")
+
+    portrait = tmp_path / "portrait.jpg"
+    portrait.write_bytes(photos.face_photo(480, 720))
+    page.set_input_files("#id_image", str(portrait))
+    page.click("#upload-submit")
+    expect_result(page, "result-portrait.png")
+    legend = [[cell.strip() for cell in row] for row in page.eval_on_selector_all(
+        ".groups-table tbody tr", "(rows) => rows.map((r) => [...r.cells].map((c) => c.textContent))"
+    )]  # fmt: skip
+    assert [row[0] for row in legend] == ["0-2", "3-6", "7-14", "15-23", "24-34", "35-44", "45-59", "60+"]
+    assert all(re.fullmatch(r"<1%|\d{1,3}%", value) for row in legend for value in row[1:]), legend
+    assert (page.text_content(".pie-caption") or "").startswith("Pie: the age model's")
+    pie = "() => Chart.getChart(document.querySelector('.face-chart canvas')).data.datasets[0].data.join()"
+    if page.locator(".pie-switch").count():  # the API has the ensemble's groups: both are shown
+        assert len(legend[0]) == 3
+        before = page.evaluate(pie)
+        page.click(".pie-switch >> text=8-group ensemble")
+        assert page.get_attribute(".pie-switch [data-model=ensemble]", "aria-pressed") == "true"
+        assert "8-group ensemble" in (page.text_content(".pie-caption") or "")
+        assert page.evaluate(pie) != before
+        assert re.search(r"says about \d+ years", page.text_content(".ensemble-note") or "")
+    page.click("#how-to-read summary")
+    assert "about 8 times in 10" in (page.text_content("#how-to-read") or "")
+    for width, height in WIDTHS:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(300)
+        assert page.evaluate(OUTSIDE_CARD) == [], f"the result card overflows at {width} px"
+    shoot(page, "result-portrait")
+
+    page.goto(f"{base}/predictions/")
+    assert page.text_content(".tile time") == "just now"
+    shoot(page, "history")
+    page.goto(f"{base}/accounts/profile/")
+    curl = page.locator("#curl-example")
+    assert curl.evaluate("(el) => el.scrollWidth <= el.clientWidth"), "the curl example is cut off"
+    shoot(page, "profile")
+    page.goto(f"{base}/api/v1/docs/")
+    detail = page.locator(".opblock-get .opblock-summary-path[data-path='/api/v1/predictions/{prediction_id}/']")
+    detail.click()
+    example = page.locator(".opblock-get.is-open .responses-wrapper .highlight-code").first
+    example.wait_for()
+    assert "34.1" in (example.text_content() or "") and "9223372036854775807" not in (page.content())
+    shoot(page, "api-docs")
+    for name, path in [
+        ("live", "/live/"), ("my-data", "/my-data/"), ("privacy", "/privacy/"),
+        ("password-change", "/accounts/password_change/"), ("delete-account", "/accounts/delete/"),
+        ("not-found", f"/p/{uuid.uuid4()}/"),
+    ]:  # fmt: skip
+        page.goto(base + path)
+        shoot(page, name)
     page.close()

@@ -1,6 +1,6 @@
 """In Chromium: a person answers "About right?" with consent; staff review it with one key.
 
-Screenshots at 1280 and 390 px wide are kept under test-artifacts/.
+Screenshots at 1280 and 390 px wide are kept under test-artifacts/ (neither may scroll sideways).
 """
 
 from __future__ import annotations
@@ -15,21 +15,11 @@ import psycopg
 import pytest
 
 from tests import photos
-from tests.integration.test_browser import ARTIFACTS, chromium, expect_result, signed_up_page  # noqa: F401
+from tests.integration.test_browser import chromium, expect_result, shoot, signed_up_page  # noqa: F401
 from tests.stack import ROOT, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.real_estimator]
 AGE = 87  # unusual, to find this answer among others in the shared review queue
-
-
-def shoot(page: Any, name: str) -> None:
-    """Full-page screenshots at a desktop and a phone width."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    for width, height in ((1280, 900), (390, 844)):
-        page.set_viewport_size({"width": width, "height": height})
-        page.wait_for_timeout(300)  # the charts resize on the next frame
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def make_staff(stack: Stack, page: Any) -> str:

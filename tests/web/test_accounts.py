@@ -42,6 +42,58 @@ def test_sign_up_refuses_a_weak_password_and_a_taken_email(client: Client, user:
     assert not User.objects.filter(username="dave").exists()
 
 
+def test_sign_up_needs_no_email_and_says_what_one_is_for(client: Client) -> None:
+    page = client.get("/accounts/signup/").content.decode()
+    assert "Optional. Used only to send you a link if you forget your password" in page
+    response = client.post(
+        "/accounts/signup/", {"username": "erin", "email": "", "password1": PASSWORD, "password2": PASSWORD}
+    )
+    assert response.url == "/upload/"
+    assert User.objects.get(username="erin").email == ""
+
+
+def password_values(response: Any) -> dict[str, str | None]:
+    """Each password input's value attribute as rendered (None: the field is empty)."""
+    page = response.content.decode()
+    values: dict[str, str | None] = {}
+    for name in ("password1", "password2"):
+        tag = re.search(rf'<input type="password" name="{name}"[^>]*>', page)
+        assert tag, f"no {name} input"
+        value = re.search(r'value="([^"]*)"', tag[0])
+        values[name] = value[1] if value else None
+    return values
+
+
+def test_a_taken_username_keeps_the_passwords_typed(client: Client, user: User) -> None:
+    response = client.post(
+        "/accounts/signup/", {"username": "alice", "email": "", "password1": PASSWORD, "password2": PASSWORD}
+    )
+    assert response.status_code == 400
+    assert "A user with that username already exists." in response.content.decode()
+    assert password_values(response) == {"password1": PASSWORD, "password2": PASSWORD}
+
+
+def test_passwords_that_were_the_problem_are_cleared(client: Client) -> None:
+    weak = client.post("/accounts/signup/", {"username": "dave", "password1": "123", "password2": "123"})
+    unequal = client.post("/accounts/signup/", {"username": "dave", "password1": PASSWORD, "password2": PASSWORD + "x"})
+    assert password_values(weak) == password_values(unequal) == {"password1": None, "password2": None}
+
+
+def test_a_form_error_is_marked_on_its_field(client: Client, user: User) -> None:
+    page = client.post(
+        "/accounts/signup/", {"username": "alice", "email": "", "password1": PASSWORD, "password2": PASSWORD}
+    ).content.decode()
+    assert re.search(r'<ul class="errorlist"[^>]*><li>A user with that username already exists.</li></ul>', page)
+    assert re.search(r'<input type="text" name="username"[^>]*aria-invalid="true"', page)
+
+
+def test_a_logged_out_visit_to_a_private_page_says_why_it_asks_to_log_in(client: Client) -> None:
+    response = client.get("/predictions/", follow=True)
+    assert response.redirect_chain == [("/accounts/login/?next=/predictions/", 302)]
+    assert "Please log in to see that page." in response.content.decode()
+    assert "Please log in to see that page." not in client.get("/accounts/login/").content.decode()
+
+
 def test_logging_in_and_out(client: Client, user: User) -> None:
     response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
     assert response.url == "/upload/"
@@ -83,9 +135,18 @@ def test_resetting_a_forgotten_password_by_email(client: Client, user: User) -> 
     assert user.check_password("brand new passphrase 8")
 
 
-def test_the_profile_shows_my_api_token(logged_in: Client, user: User) -> None:
+def test_the_profile_shows_my_api_token_and_a_whole_curl_example(logged_in: Client, user: User) -> None:
     page = logged_in.get("/accounts/profile/").content.decode()
-    assert user_token(user=user).key in page
+    key = user_token(user=user).key
+    assert f'<pre class="token" id="api-token">{key}</pre>' in page
+    example = re.search(r'<pre class="code" id="curl-example">(.*?)</pre>', page, re.S)
+    assert example, "no curl example"
+    assert example[1].splitlines() == [
+        f"TOKEN={key}",
+        'curl -H "Authorization: Token $TOKEN" \\',
+        "     -F image=@photo.jpg \\",
+        "     http://testserver/api/v1/predictions/",
+    ]
 
 
 def test_making_a_new_token_retires_the_old_one(logged_in: Client, user: User) -> None:

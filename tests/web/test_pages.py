@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import User
 from estimator.models import Prediction
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 
 def form_error(response: Any) -> str:
-    match = re.search(r'<div class="error" role="alert" id="upload-error">([^<]*)</div>', response.content.decode())
+    match = re.search(r'<div class="error" role="alert" id="upload-error">([^<]+)</div>', response.content.decode())
     assert match, "no error shown"
     return match.group(1)
 
@@ -44,6 +46,18 @@ def test_the_upload_page_offers_a_file_drop_and_the_camera(logged_in: Client) ->
     page = logged_in.get("/upload/").content.decode()
     assert 'id="dropzone"' in page and 'accept="image/*"' in page
     assert 'id="camera-start"' in page and "js/upload.js" in page
+
+
+def test_the_upload_page_says_tap_on_a_phone_and_drop_elsewhere(logged_in: Client) -> None:
+    page = logged_in.get("/upload/").content.decode()
+    assert '<span class="drop-hint"><strong>Drop a photo here</strong> or click to choose one</span>' in page
+    assert '<span class="tap-hint"><strong>Tap to choose a photo</strong> or take one</span>' in page
+
+
+def test_the_upload_page_has_an_empty_error_slot_for_its_script(logged_in: Client) -> None:
+    page = logged_in.get("/upload/").content.decode()
+    assert '<div class="error" role="alert" id="upload-error" hidden></div>' in page
+    assert 'id="upload-actions"' in page  # hidden with the file choice while the camera is open
 
 
 def test_uploading_a_photo_leads_to_its_result_page(logged_in: Client, user: User) -> None:
@@ -85,6 +99,16 @@ def test_the_result_page_starts_from_the_prediction_and_listens_for_more(logged_
     assert "vendor/chartjs/chart.umd.min.js" in page  # served from static/, no CDN
 
 
+def test_the_result_page_explains_the_range_the_pie_and_the_ensemble(logged_in: Client, user: User) -> None:
+    prediction = prediction_create(owner=user, image=upload(photos.face_photo()))
+    page = logged_in.get(f"/p/{prediction.id}/").content.decode()
+    explained = re.search(r'<details class="explain" id="how-to-read">(.*?)</details>', page, re.S)
+    assert explained, "no explanation"
+    text = re.sub(r"\s+", " ", explained[1])
+    assert "the true age was inside this range about 8 times in 10" in text
+    assert "the <em>8-group ensemble</em> is a separate set of models" in text
+
+
 def test_another_users_result_page_is_not_found(logged_in: Client, other_user: User) -> None:
     theirs = prediction_create(owner=other_user, image=upload(photos.face_photo()))
     assert logged_in.get(f"/p/{theirs.id}/").status_code == 404
@@ -95,6 +119,15 @@ def test_my_predictions_lists_mine_only(logged_in: Client, user: User, other_use
     theirs = prediction_create(owner=other_user, image=upload(photos.face_photo()))
     page = logged_in.get("/predictions/").content.decode()
     assert str(mine.id) in page and str(theirs.id) not in page
+
+
+def test_my_predictions_say_just_now_instead_of_zero_minutes(logged_in: Client, user: User) -> None:
+    prediction_create(owner=user, image=upload(photos.face_photo()))
+    old = prediction_create(owner=user, image=upload(photos.face_photo()))
+    Prediction.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(minutes=5, seconds=10))
+    page = logged_in.get("/predictions/").content.decode()
+    ages = re.findall(r'<time datetime="[^"]+" title="[^"]+">([^<]+)</time>', page)
+    assert ages == ["just now", "5\xa0minutes ago"], ages
 
 
 def test_i_can_delete_my_prediction_from_the_page(
@@ -157,3 +190,11 @@ def test_the_admin_shows_the_photo_to_staff_only(staff: Client, user: User, logg
     photo = staff.get(photo_url)
     assert (photo.status_code, photo["Content-Type"]) == (200, "image/jpeg")
     assert logged_in.get(photo_url).status_code == 404  # the owner is not staff
+
+
+def test_the_api_schema_shows_realistic_numbers_and_a_finished_example(client: Client) -> None:
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").content.decode()
+    assert "9223372036854775807" not in schema and "2147483647" not in schema
+    detail = json.loads(schema)["paths"]["/api/v1/predictions/{prediction_id}/"]["get"]["responses"]["200"]
+    face = detail["content"]["application/json"]["examples"]["AFinishedPrediction"]["value"]["faces"][0]
+    assert (face["age"], face["interval"], len(face["distribution"])) == (34.1, [25.0, 43.0], 101)

@@ -172,6 +172,22 @@ def test_the_cascade_adds_only_the_faces_its_first_detector_missed(astronaut: ND
     assert blind.detect(astronaut) == yunet.detect(astronaut)
 
 
+def test_the_upload_detector_finds_a_small_face_in_a_large_photo_that_one_640_px_pass_misses(
+    astronaut: NDArray[np.uint8],
+) -> None:
+    canvas = np.random.default_rng(0).integers(80, 140, (1080, 1920, 3)).astype(np.uint8)
+    canvas[500:620, 900:1020] = cv2.resize(astronaut[30:250, 120:340], (120, 120), interpolation=cv2.INTER_AREA)
+    assert faces.YuNetDetector().detect(canvas) == []  # 40 px on the 640-px copy, scored under 0.7
+    [face] = faces.make_detector("hog+yunet").detect(canvas)
+    x, y, w, h = face.box
+    assert 900 < x + w / 2 < 1020 and 500 < y + h / 2 < 620
+
+
+def test_the_second_yunet_pass_skips_photos_the_first_one_saw_whole(astronaut: NDArray[np.uint8]) -> None:
+    assert len(faces.YuNetDetector().detect(astronaut)) == 1  # 512 px: searched whole at 640
+    assert faces.YuNetDetector(detect_side=1024, only_above=640).detect(astronaut) == []
+
+
 class _Blind:
     def detect(self, rgb: NDArray[np.uint8]) -> list[faces.Face]:
         return []

@@ -1,6 +1,6 @@
 """End-to-end evaluation on photos, not chips: test-split faces placed in larger scenes.
 
-    python -m ml.training.scenes --data DIR_OR_TAR [--photos 300] [--seed 0] [--json] [--save FILE.json]
+    python -m ml.training.scenes --data DIR_OR_TAR [--photos 300] [--seed 0] [--model NAME] [--json] [--save FILE.json]
 
 Each scene is a photo of 480 to 1920 pixels a side: a background (a real photo without
 people from scikit-image's data, or a smooth gradient with noise), one to three UTKFace
@@ -41,7 +41,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ml import ages, data, faces
-from ml.inference import UPLOAD_DETECTOR, Estimate, Estimator
+from ml.inference import DEFAULT_MODEL, MODELS_DIR, UPLOAD_DETECTOR, Estimate, Estimator
 from ml.training.evaluate import labelled_files, summarise
 
 FACE_SHARE = 0.78  # HOG's face box side / chip side on UTKFace's 200-px chips
@@ -225,13 +225,14 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--detector", default=UPLOAD_DETECTOR, choices=sorted(faces.DETECTORS))
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"a folder name under {MODELS_DIR}, or a path")
     parser.add_argument("--save", help="write the JSON result to this file")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     pool = list(labelled_files(args.data, args.split, clean=True))
     if not pool:
         raise SystemExit("no UTKFace-named images found")
-    estimator = Estimator(detector=faces.make_detector(args.detector))
+    estimator = Estimator(MODELS_DIR / args.model, detector=faces.make_detector(args.detector))
     result = evaluate(estimator, build_scenes(pool, args.photos, args.seed), args.photos)
     result.update(model=estimator.version, split=args.split, seed=args.seed, detector=args.detector)
     print(

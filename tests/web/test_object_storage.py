@@ -58,22 +58,24 @@ class Bucket:
         return f"{self.server.endpoint}/{self.server.BUCKET}/{self.prefix}{name}"
 
 
-@pytest.fixture
-def bucket(store: ObjectStore, settings: Any) -> Bucket:
+def use_s3(settings: Any, store: ObjectStore, **options: Any) -> None:
     """The default storage is django-storages' S3 backend on the SeaweedFS server, as the
     AWS_* environment variables make it in production."""
-    prefix = f"t{uuid.uuid4().hex[:12]}"
     env = store.env
     options = {
         "bucket_name": env["AWS_STORAGE_BUCKET_NAME"], "endpoint_url": env["AWS_S3_ENDPOINT_URL"],
         "access_key": env["AWS_ACCESS_KEY_ID"], "secret_key": env["AWS_SECRET_ACCESS_KEY"],
         "region_name": env["AWS_S3_REGION_NAME"], "addressing_style": "path", "default_acl": None,
-        "querystring_auth": True, "querystring_expire": 120, "location": prefix,
+        "querystring_auth": True, **options,
     }  # fmt: skip
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options},
-    }
+    backend = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    settings.STORAGES = {**settings.STORAGES, "default": backend}
+
+
+@pytest.fixture
+def bucket(store: ObjectStore, settings: Any) -> Bucket:
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    use_s3(settings, store, location=prefix, querystring_expire=120)
     return Bucket(store, prefix + "/")
 
 
@@ -205,15 +207,7 @@ def test_consent_for_a_face_whose_photo_the_bucket_lost_is_refused_clearly(
 
 def test_create_bucket_creates_a_missing_bucket_and_is_idempotent(store: ObjectStore, settings: Any) -> None:
     name = f"ageweb-{uuid.uuid4().hex[:10]}"
-    env = store.env
-    options = {
-        "bucket_name": name, "endpoint_url": env["AWS_S3_ENDPOINT_URL"], "access_key": env["AWS_ACCESS_KEY_ID"],
-        "secret_key": env["AWS_SECRET_ACCESS_KEY"], "region_name": "us-east-1", "addressing_style": "path",
-    }  # fmt: skip
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options},
-    }
+    use_s3(settings, store, bucket_name=name)
     buckets = store.client().list_buckets
     assert name not in {b["Name"] for b in buckets()["Buckets"]}
     call_command("create_bucket")

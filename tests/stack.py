@@ -267,12 +267,8 @@ class Stack:
 
     def media_roots(self) -> list[Path]:
         """Every MEDIA_ROOT a process of this stack was given."""
-        roots = [Path(self.env["MEDIA_ROOT"])]
-        return (
-            roots + sorted(Path(p) / "media" for p in (self.workdir / "hosts").glob("*"))
-            if self.separate_folders
-            else roots
-        )
+        hosts = sorted((self.workdir / "hosts").glob("*")) if self.separate_folders else []
+        return [Path(self.env["MEDIA_ROOT"]), *(host / "media" for host in hosts)]
 
     def stored_names(self, prefix: str = "") -> set[str]:
         """The names of the stored files (photos, thumbnails, kept crops) under ``prefix``,
@@ -280,11 +276,8 @@ class Stack:
         if self.store is not None:
             return self.store.names(prefix)
         root = Path(self.env["MEDIA_ROOT"])
-        return {
-            str(p.relative_to(root))
-            for p in root.rglob("*")
-            if p.is_file() and str(p.relative_to(root)).startswith(prefix)
-        }
+        names = (str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+        return {name for name in names if name.startswith(prefix)}
 
     def log(self, name: str) -> str:
         path = self.workdir / f"{name}.log"

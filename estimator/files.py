@@ -22,6 +22,8 @@ MISSING = "The stored file could not be found; it may have been deleted."
 
 def file_read(field: FieldFile) -> bytes:
     """The stored file's bytes; ``FileNotFoundError`` when it is gone from the storage."""
+    if not field:
+        raise FileNotFoundError("No file is stored for this field.")
     with field.storage.open(str(field.name), "rb") as handle:
         data: bytes = handle.read()
     return data

@@ -124,6 +124,7 @@ class ObjectStore:
             weed_binary(), "server", "-s3", f"-dir={self.folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             *ports, f"-s3.config={self.folder / 's3.json'}", "-master.telemetry=false",
             "-master.volumeSizeLimitMB=64", "-volume.max=16",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",  # off: their fixed default ports clash between stacks
         ]  # fmt: skip
         log = open(self.folder / "weed.log", "ab")  # noqa: SIM115 (closed with the process)
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

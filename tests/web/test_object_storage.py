@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from django.core.files.storage import default_storage
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.services import user_delete
 from estimator import tasks  # noqa: F401 (registers predict_age, which runs eagerly on commit)
-from estimator.feedback.services import photos_delete_expired
+from estimator.feedback.services import feedback_review, photos_delete_expired
 from estimator.models import Feedback, Prediction
 from estimator.services import PHOTO_MISSING, prediction_create, prediction_run
 from tests import photos
@@ -203,6 +203,18 @@ def test_consent_for_a_face_whose_photo_the_bucket_lost_is_refused_clearly(
     response = answer(api, prediction, correct=True, consent_to_train=True)
     assert response.status_code == 400 and response.json()["error"]["code"] == "photo_deleted"
     assert bucket.names("faces/") == set()
+
+
+def test_an_export_names_the_kept_crop_the_bucket_lost_and_writes_nothing(
+    api: APIClient, user: User, bucket: Bucket, tmp_path: Path
+) -> None:
+    answer(api, done_prediction(user), correct=False, true_age=44, consent_to_train=True)
+    feedback = Feedback.objects.get()
+    feedback_review(feedback=feedback, reviewer=make_staff(), state="accepted", corrected_age=None)
+    bucket.remove(str(feedback.crop.name))
+    with pytest.raises(CommandError, match=f"The kept crop of answer {feedback.pk} .* is missing from the storage"):
+        call_command("export_dataset", str(tmp_path / "export"))
+    assert not (tmp_path / "export").exists()
 
 
 def test_create_bucket_creates_a_missing_bucket_and_is_idempotent(store: ObjectStore, settings: Any) -> None:

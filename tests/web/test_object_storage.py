@@ -3,6 +3,7 @@ their owner only, deleted with their rows, and a lost object is a clear answer, 
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -12,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from botocore.config import Config
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -215,6 +217,18 @@ def test_an_export_names_the_kept_crop_the_bucket_lost_and_writes_nothing(
     with pytest.raises(CommandError, match=f"The kept crop of answer {feedback.pk} .* is missing from the storage"):
         call_command("export_dataset", str(tmp_path / "export"))
     assert not (tmp_path / "export").exists()
+
+
+def test_an_upload_while_the_object_store_is_unreachable_is_a_503_and_stores_nothing(
+    api: APIClient, store: ObjectStore, settings: Any
+) -> None:
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    use_s3(settings, store, endpoint_url=endpoint, client_config=Config(retries={"max_attempts": 1}))
+    response = api.post("/api/v1/predictions/", {"image": upload(photos.face_photo())}, format="multipart")
+    assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
+    assert not Prediction.objects.exists()
 
 
 def test_create_bucket_creates_a_missing_bucket_and_is_idempotent(store: ObjectStore, settings: Any) -> None:

@@ -13,7 +13,7 @@ DJANGO_SETTINGS_MODULE ?= ageweb.settings.local
 export DJANGO_SETTINGS_MODULE
 LINTED := ml tests/ml ageweb accounts estimator tools tests/web tests/integration tests/fakes.py tests/photos.py conftest.py manage.py
 
-.PHONY: setup setup-train setup-test run test worker worker-inference worker-live livebench web migrate lint typecheck loadtest beat soak
+.PHONY: setup setup-train setup-test run test worker worker-inference worker-live livebench web migrate lint typecheck loadtest beat soak scaletest
 
 # One virtual environment, installed in layers: what the site and the workers need to run
 # (requirements/base.txt), then training and research (train.txt), then tests and linters
@@ -88,6 +88,12 @@ typecheck: setup-test
 # + one worker with the real models (see README).
 loadtest: setup-test
 	$(PY) tools/loadtest.py
+
+# Past one machine: the load test's load against 1 and 2 web servers behind nginx and 1 and 2
+# inference workers, photos in a private SeaweedFS S3 server, each process in a folder of its
+# own; prints throughput, p95 and the worker's photos per CPU-second (docs/scaling.md).
+scaletest: setup-test
+	$(PY) tools/scaletest.py
 
 # The production-shaped stack as local processes (nginx, gunicorn, worker, beat, private
 # PostgreSQL and Redis) under 50 clients and 1,000 uploads while a worker process is killed

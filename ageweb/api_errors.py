@@ -2,7 +2,8 @@
 
 DRF's own exceptions, Django's ValidationError raised by services, and the project-wide
 404/500 handlers under /api/ all come out in this shape. An outage of PostgreSQL or Redis
-is a 503 (pages: a friendly page), never a 500: the request can simply be tried again.
+or of the object store is a 503 (pages: a friendly page), never a 500: the request can
+simply be tried again.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from typing import Any
 
 import redis
+from botocore import exceptions as s3_errors
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError as DatabaseInterfaceError
@@ -25,8 +27,11 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
-# What a restarting database, cache or broker raises.
-OUTAGES = (DatabaseOperationalError, DatabaseInterfaceError, redis.ConnectionError, redis.TimeoutError, BrokerError)
+# What a restarting database, cache, broker or object store (photos, when in S3) raises.
+OUTAGES = (
+    DatabaseOperationalError, DatabaseInterfaceError, redis.ConnectionError, redis.TimeoutError, BrokerError,
+    s3_errors.ConnectionError, s3_errors.HTTPClientError,
+)  # fmt: skip
 UNAVAILABLE = "The service is briefly unavailable; please try again in a minute. Nothing already accepted is lost."
 RETRY_AFTER = "30"
 

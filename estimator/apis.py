@@ -10,7 +10,7 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from ageweb.api_errors import ErrorSerializer
 
+from .files import file_response
 from .models import Prediction
 from .selectors import prediction_get_or_404, prediction_list
 from .serializers import PredictionCreateSerializer, PredictionSerializer
@@ -95,11 +96,9 @@ class PredictionDetailApi(APIView):
 
 
 def _jpeg_response(file: Any) -> FileResponse:
-    if not file:
-        raise NotFound("The photo was deleted after the retention period; the results stay.")
-    response = FileResponse(file.open("rb"), content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=86400"  # a stored photo never changes
-    return response
+    # Streamed through this authenticated view, never a bucket URL: private by construction.
+    gone = "The photo was deleted after the retention period; the results stay."
+    return file_response(file, gone=gone, cache_control="private, max-age=86400")  # a stored photo never changes
 
 
 class PredictionImageApi(APIView):

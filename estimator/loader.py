@@ -1,7 +1,7 @@
 """The estimator that runs the models, loaded once per process and then reused.
 
 Nothing here imports TensorFlow: the factory named by ``settings.AGEWEB_ESTIMATOR``
-(``ml.inference.get_estimator`` in production) is imported and called on first use, so
+(``ml.inference.Estimator`` in production) is imported and called on first use, so
 a Celery pool child loads the models after fork, never the parent, and Django starts
 without them.
 """

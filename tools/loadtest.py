@@ -91,9 +91,11 @@ def server_seconds(prediction: dict[str, Any]) -> float:
     return (finished - created).total_seconds()
 
 
-def client_loop(base_url: str, index: int, uploads: int, outcome: Outcome, start: threading.Barrier) -> None:
+def client_loop(
+    base_url: str, index: int, uploads: int, outcome: Outcome, start: threading.Barrier, ready: SiteClient | None
+) -> None:
     try:
-        client = person(base_url, f"c{index}")
+        client = ready or person(base_url, f"c{index}")
     except Exception as error:
         with outcome.lock:
             outcome.errors.append(f"client {index} sign-up: {error}")
@@ -116,11 +118,15 @@ def client_loop(base_url: str, index: int, uploads: int, outcome: Outcome, start
         outcome.errors += [f"client {index}: {pid} not done (lost or stuck)" for pid in stuck]
 
 
-def load_phase(base_url: str, clients: int, total: int) -> dict[str, Any]:
+def load_phase(base_url: str, clients: int, total: int, people: list[SiteClient] | None = None) -> dict[str, Any]:
+    """``clients`` clients upload ``total`` photos in all; ``people``: accounts signed up
+    beforehand (tools/scaletest.py), so that password hashing stays out of what it measures."""
     outcome, start = Outcome(), threading.Barrier(clients + 1)
     shares = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
     threads = [
-        threading.Thread(target=client_loop, args=(base_url, i, n, outcome, start), daemon=True)
+        threading.Thread(
+            target=client_loop, args=(base_url, i, n, outcome, start, people[i] if people else None), daemon=True
+        )
         for i, n in enumerate(shares)
     ]
     for thread in threads:

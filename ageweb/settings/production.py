@@ -5,7 +5,7 @@ and sets ``X-Forwarded-Proto`` itself; every HTTPS setting below is on unless tu
 """
 
 from .base import *  # noqa: F403
-from .base import REDIS_URL
+from .base import REDIS_URL, STORAGES
 from .env import env_bool, env_int, env_list, env_required
 
 DEBUG = False
@@ -17,8 +17,8 @@ env_required("DATABASE_URL")  # never fall back to SQLite in production
 if not REDIS_URL:
     env_required("REDIS_URL")
 
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+STORAGES = {  # photos where base.py puts them (MEDIA_ROOT or the object store)
+    **STORAGES,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from ageweb.api_errors import ErrorSerializer
 
 from ..apis import ERRORS, _user
+from ..files import file_response
 from ..models import Feedback
 from ..selectors import prediction_get_or_404
 from .selectors import feedback_get, review_get, review_queue
@@ -148,7 +149,4 @@ class ReviewCropApi(APIView):
         responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 403: STAFF_ONLY, 404: ERRORS[404]},
     )
     def get(self, request: Request, feedback_id: int) -> FileResponse:
-        feedback = _review_or_404(feedback_id)
-        response = FileResponse(feedback.crop.open("rb"), content_type="image/jpeg")
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return file_response(_review_or_404(feedback_id).crop, gone="This face is not kept.")

@@ -20,6 +20,7 @@ from accounts.models import User
 from ml import data as ml_data
 
 from ..crops import crop_geometry, face_crop_jpeg
+from ..files import file_read, files_delete_on_commit
 from ..models import MAX_TRUE_AGE, DatasetRelease, Face, Feedback, Prediction
 from ..serializers import PredictionSerializer
 from .selectors import export_items, feedback_list
@@ -31,6 +32,7 @@ NO_SUCH_FACE = "This photo has no face number {index}."
 AGE_RANGE = f"The real age must be a whole number from 0 to {MAX_TRUE_AGE}."
 PHOTO_GONE = "The photo has already been deleted, so this face can no longer be kept; your answer was not saved."
 CANNOT_CROP = "This face cannot be kept for training; your answer was not saved. Try again without keeping it."
+CROP_MISSING = "The kept crop of answer {id} ({name}) is missing from the storage; nothing was exported."
 NOT_KEPT = "This face is not kept for training (no consent, or it was withdrawn), so it cannot be reviewed."
 
 
@@ -42,13 +44,6 @@ def consent_context() -> dict[str, Any]:
         "consent_version": settings.AGEWEB_CONSENT_VERSION,
         "crop_size": crop_geometry()[1],
     }
-
-
-def _delete_file_on_commit(field: Any) -> None:
-    name, storage = field.name, field.storage
-    if name:
-        # Only once committed: a rolled-back change keeps its file.
-        transaction.on_commit(lambda: storage.delete(name))
 
 
 def prediction_face(*, prediction: Prediction, index: int) -> Face:
@@ -105,11 +100,14 @@ def feedback_set(*, face: Face, correct: bool, true_age: int | None, consent_to_
 def _keep_crop(feedback: Feedback, prediction: Prediction, now: dt.datetime) -> None:
     if not prediction.image:
         raise ValidationError(PHOTO_GONE, code="photo_deleted")
-    with prediction.image.open("rb") as photo:
-        try:
-            jpeg = face_crop_jpeg(face=feedback.face, photo=photo.read())
-        except ValueError:  # no landmarks, or a photo that no longer decodes
-            raise ValidationError(CANNOT_CROP, code="cannot_keep") from None
+    try:
+        photo = file_read(prediction.image)
+    except FileNotFoundError:  # the row has a photo, but the storage lost it
+        raise ValidationError(PHOTO_GONE, code="photo_deleted") from None
+    try:
+        jpeg = face_crop_jpeg(face=feedback.face, photo=photo)
+    except ValueError:  # no landmarks, or a photo that no longer decodes
+        raise ValidationError(CANNOT_CROP, code="cannot_keep") from None
     feedback.crop.save("face.jpg", ContentFile(jpeg), save=False)
     feedback.consent_to_train = True
     feedback.consent_version = settings.AGEWEB_CONSENT_VERSION
@@ -122,7 +120,7 @@ def _back_to_review(feedback: Feedback) -> None:
 
 
 def _drop_crop(feedback: Feedback, now: dt.datetime) -> None:
-    _delete_file_on_commit(feedback.crop)
+    files_delete_on_commit(feedback.crop)
     feedback.crop = ""
     feedback.consent_to_train = False
     feedback.withdrawn_at = now
@@ -174,8 +172,7 @@ def photos_delete_expired(*, now: dt.datetime | None = None) -> int:
     deleted = 0
     for prediction in Prediction.objects.filter(created_at__lt=cutoff).exclude(image=""):
         with transaction.atomic():
-            _delete_file_on_commit(prediction.image)
-            _delete_file_on_commit(prediction.thumbnail)  # a small copy of the same photo
+            files_delete_on_commit(prediction.image, prediction.thumbnail)  # the thumbnail: a small copy
             Prediction.objects.filter(pk=prediction.pk).update(image="", thumbnail="")
         deleted += 1
     return deleted
@@ -194,8 +191,11 @@ def dataset_export(*, out_dir: Path, created_by: str = "") -> DatasetRelease:
     items = list(export_items())
     records, crops = [], []
     for feedback in items:
-        with feedback.crop.open("rb") as handle:
-            crop = handle.read()
+        try:
+            crop = file_read(feedback.crop)
+        except FileNotFoundError:
+            message = CROP_MISSING.format(id=feedback.pk, name=feedback.crop.name)
+            raise ValidationError(message, code="missing") from None
         crops.append(crop)
         records.append(_manifest_record(feedback, crop))
     manifest = "".join(json.dumps(record, sort_keys=True) + "\n" for record in records)
@@ -274,10 +274,10 @@ def user_data_archive(*, owner: User) -> bytes:
         for prediction in predictions:
             item = dict(PredictionSerializer(prediction).data)
             item.pop("image_url", None), item.pop("page_url", None)
-            if prediction.image:
+            photo = _stored_or_none(prediction.image)
+            if photo is not None:
                 item["photo_file"] = f"photos/{prediction.pk}.jpg"
-                with prediction.image.open("rb") as photo:
-                    archive.writestr(item["photo_file"], photo.read())
+                archive.writestr(item["photo_file"], photo)
             for face_data, face in zip(item["faces"], prediction.faces.all(), strict=True):
                 face_data["feedback"] = _feedback_data(getattr(face, "feedback", None), archive)
             exported.append(item)
@@ -300,8 +300,18 @@ def _feedback_data(feedback: Feedback | None, archive: zipfile.ZipFile) -> dict[
         "corrected_age": feedback.corrected_age,
         "created_at": feedback.created_at,
     }
-    if feedback.crop:
+    crop = _stored_or_none(feedback.crop)
+    if crop is not None:
         data["crop_file"] = f"faces/{feedback.pk}.jpg"
-        with feedback.crop.open("rb") as crop:
-            archive.writestr(data["crop_file"], crop.read())
+        archive.writestr(data["crop_file"], crop)
     return data
+
+
+def _stored_or_none(field: Any) -> bytes | None:
+    """A person's download holds what is still stored: a file the storage lost is left out."""
+    if not field:
+        return None
+    try:
+        return file_read(field)
+    except FileNotFoundError:
+        return None

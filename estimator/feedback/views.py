@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from ..files import file_response
 from ..models import Feedback, Prediction
 from ..selectors import prediction_list
 from ..views import _user
@@ -96,12 +97,7 @@ def withdraw_all(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def own_crop(request: HttpRequest, feedback_id: int) -> FileResponse:
-    feedback = _owned_or_404(request, feedback_id)
-    if not feedback.crop:
-        raise Http404("This face is not kept.")
-    response = FileResponse(feedback.crop.open("rb"), content_type="image/jpeg")
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return file_response(_owned_or_404(request, feedback_id).crop, gone="This face is not kept.")
 
 
 @staff_only
@@ -122,6 +118,4 @@ def staff_photo(request: HttpRequest, prediction_id: UUID) -> FileResponse:
     prediction = Prediction.objects.filter(pk=prediction_id).exclude(image="").first()
     if prediction is None:
         raise Http404("No such photo (it may have been deleted after the retention period).")
-    response = FileResponse(prediction.image.open("rb"), content_type="image/jpeg")
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return file_response(prediction.image, gone="No such photo.")

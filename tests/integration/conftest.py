@@ -1,6 +1,9 @@
 """The real stack for integration tests: PostgreSQL, Redis, a Celery worker, an ASGI server.
 
-Skips only when PostgreSQL or Redis cannot be reached (CI starts both, so there it runs).
+Past one machine, as production runs: photos in a real S3 server (SeaweedFS), and the web
+server, the workers and beat each in a folder of its own with a MEDIA_ROOT of its own, so
+nothing passes between them through a disk. Skips only when PostgreSQL or Redis cannot be
+reached (CI starts both, so there it runs).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ def _stack(tmp_path_factory: pytest.TempPathFactory, estimator: str, **env: str)
     reason = unreachable_services()
     if reason:
         pytest.skip(reason)
-    with running_stack(workdir=tmp_path_factory.mktemp("stack"), estimator=estimator, env=env) as stack:
+    with running_stack(
+        workdir=tmp_path_factory.mktemp("stack"), estimator=estimator, env=env, object_store=True, separate_folders=True
+    ) as stack:
         yield stack
 
 

@@ -77,14 +77,10 @@ def export(stack: Stack, out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
 
 
-def crop_files(stack: Stack) -> set[str]:
-    root = stack.workdir / "media" / "faces"
-    return {str(p.relative_to(stack.workdir / "media")) for p in root.rglob("*.jpg")} if root.exists() else set()
-
-
-def stored_crop(stack: Stack, feedback_id: int) -> Path:
+def stored_crop(stack: Stack, feedback_id: int) -> str:
+    """The kept crop's name in the stack's storage (the object store)."""
     [(name,)] = stack.sql("SELECT crop FROM estimator_feedback WHERE id = %s", feedback_id)
-    return stack.workdir / "media" / name
+    return str(name)
 
 
 def test_answers_with_consent_are_reviewed_exported_and_evaluated(real_stack: Stack, tmp_path: Path) -> None:
@@ -162,8 +158,8 @@ def test_withdrawal_and_account_deletion_remove_crops_and_later_exports_leave_th
         item = item_for(staff, prediction)
         assert api(staff, "PATCH", f"review/feedback/{item['id']}/", json={"state": "accepted"}).status_code == 200
         ids.append(item["id"])
-    crops = [stored_crop(real_stack, i) for i in ids]
-    assert all(c.exists() for c in crops)
+    crops = {stored_crop(real_stack, i) for i in ids}
+    assert crops <= real_stack.stored_names("faces/")
     assert set(ids) <= {m["id"] for m in export(real_stack, tmp_path / "first")}
 
     # Carol withdraws from the API (consent false); Dave deletes his account on its page.
@@ -173,7 +169,7 @@ def test_withdrawal_and_account_deletion_remove_crops_and_later_exports_leave_th
     assert page.status_code == 200
     form = {"csrfmiddlewaretoken": dave.session.cookies["csrftoken"], "password": PASSWORD}
     assert dave.session.post(f"{real_stack.base_url}/accounts/delete/", data=form, timeout=30).status_code == 200
-    assert not any(c.exists() for c in crops)
+    assert crops.isdisjoint(real_stack.stored_names("faces/"))
     assert {i["id"] for i in review_items(staff, state="accepted")}.isdisjoint(ids)
     later = export(real_stack, tmp_path / "second")
     assert {m["id"] for m in later}.isdisjoint(ids)
@@ -197,8 +193,8 @@ def test_the_retention_job_on_the_worker_deletes_old_photos_and_keeps_results_an
         conn.execute(
             "UPDATE estimator_prediction SET created_at = now() - interval '31 days' WHERE id = %s", (old["id"],)
         )
-    media = real_stack.workdir / "media"
-    old_photo, recent_photo = (next(media.rglob(f"{p['id']}.jpg")) for p in (old, recent))
+    photos = real_stack.stored_names("predictions/")
+    old_photo, recent_photo = (next(n for n in photos if n.endswith(f"/{p['id']}.jpg")) for p in (old, recent))
     [(feedback_id,)] = real_stack.sql(
         "SELECT fb.id FROM estimator_feedback fb JOIN estimator_face f ON f.id = fb.face_id"
         " WHERE f.prediction_id = %s", old["id"],
@@ -210,8 +206,8 @@ def test_the_retention_job_on_the_worker_deletes_old_photos_and_keeps_results_an
          "--queue", "inference"],
         cwd=ROOT, env=real_stack.env, check=True, capture_output=True, timeout=60,
     )  # fmt: skip
-    wait_until(lambda: not old_photo.exists())
-    assert recent_photo.exists() and crop.exists()
+    wait_until(lambda: old_photo not in real_stack.stored_names("predictions/"))
+    assert recent_photo in real_stack.stored_names("predictions/") and crop in real_stack.stored_names("faces/")
     assert "Deleted 1 photo(s)" in real_stack.log("worker")
     after = erin.get(old["id"])
     assert after["image_url"] is None and after["status"] == "done"

@@ -46,7 +46,8 @@ def test_an_upload_is_run_by_the_worker_and_pushed_to_the_page(fake_stack: Stack
         prediction_id,
     )
     assert (status, attempts, faces) == ("done", 1, 1)
-    assert len(list((fake_stack.workdir / "media").rglob(f"{prediction_id}.jpg"))) == 1
+    assert [n for n in fake_stack.stored_names("predictions/") if n.endswith(f"/{prediction_id}.jpg")]
+    assert not [p for root in fake_stack.media_roots() if root.exists() for p in root.rglob("*.jpg")]  # no disk
 
 
 def test_the_page_sees_running_before_done(fake_stack: Stack) -> None:

@@ -36,7 +36,7 @@ def test_the_compose_files_follow_the_compose_specification() -> None:
 
 def test_compose_runs_the_processes_the_stack_runs() -> None:
     services = compose()["services"]
-    assert {"nginx", "web", "worker", "worker-live", "beat", "migrate", "postgres", "redis"} <= set(services)
+    assert {"nginx", "web", "worker", "worker-live", "beat", "migrate", "postgres", "redis", "s3"} <= set(services)
     assert command("web") == ["gunicorn", "-c", str(stack.GUNICORN_CONFIG.relative_to(ROOT)), "ageweb.asgi:application"]
     worker = command("worker")
     assert worker[worker.index("-Q") + 1] == ",".join(stack.WORKER_QUEUES)
@@ -108,3 +108,31 @@ def test_the_nginx_config_is_accepted_by_nginx(tmp_path: Path) -> None:
     result = subprocess.run([nginx, "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
                             capture_output=True, text=True, timeout=30)  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+def test_web_and_workers_keep_photos_in_the_object_store_and_share_no_folder_in_compose() -> None:
+    data = compose()
+    environment = data["x-app"]["environment"]
+    assert (
+        environment["AWS_STORAGE_BUCKET_NAME"]
+        and environment["AWS_S3_ENDPOINT_URL"] == "${AWS_S3_ENDPOINT_URL-http://s3:8333}"
+    )
+    assert "MEDIA_ROOT" not in environment and "media" not in data["volumes"]
+    assert data["x-app"]["volumes"] == ["metrics:/tmp/metrics"]  # one host's metrics, nothing the other hosts need
+    assert "${AWS_SECRET_ACCESS_KEY:?" in COMPOSE.read_text()  # no default key either
+    assert "create_bucket" in " ".join(command("migrate"))
+    assert "-s3.config=/etc/seaweedfs/s3.json" in command("s3")  # private: an identity, no anonymous access
+
+
+def test_the_gpu_worker_runs_on_a_second_host_with_the_database_redis_and_object_store_only() -> None:
+    gpu = yaml.safe_load((ROOT / "docker" / "compose.gpu.yml").read_text())
+    assert set(gpu["services"]) == {"worker"}  # a file of its own for the GPU host
+    worker = gpu["services"]["worker"]
+    assert "depends_on" not in worker and "volumes" not in worker and "volumes" not in gpu
+    environment = worker["environment"]
+    for name in ("DATABASE_URL", "REDIS_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert environment[name].startswith(f"${{{name}:?"), name  # required, never a default
+    assert worker["deploy"]["resources"]["reservations"]["devices"][0]["count"] == 1
+    # The first host publishes what the second needs on its private address, loopback by default.
+    for service, port in (("postgres", 5432), ("redis", 6379), ("s3", 8333)):
+        assert compose()["services"][service]["ports"] == [f"${{AGEWEB_PRIVATE_ADDRESS:-127.0.0.1}}:{port}:{port}"]

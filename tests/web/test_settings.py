@@ -95,6 +95,40 @@ def test_local_settings_use_postgres_redis_and_workers_when_given() -> None:
     ]  # fmt: skip
 
 
+SHOW_STORAGE = (
+    "from django.core.files.storage import storages; d = storages['default']; "
+    "print(type(d).__module__ + '.' + type(d).__name__, *(getattr(d, a, '-') for a in "
+    "('bucket_name', 'endpoint_url', 'default_acl', 'querystring_auth')))"
+)
+S3_ENV = {
+    "AWS_STORAGE_BUCKET_NAME": "photos", "AWS_S3_ENDPOINT_URL": "http://s3:8333",
+    "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
+}  # fmt: skip
+
+
+def test_photos_stay_on_the_local_filesystem_without_a_bucket_in_every_environment() -> None:
+    for module, env in (("ageweb.settings.local", {}), ("ageweb.settings.production", PRODUCTION_ENV)):
+        result = django_setup(module, env, SHOW_STORAGE)
+        assert result.stdout.split()[0] == "django.core.files.storage.filesystem.FileSystemStorage", result.stderr
+
+
+def test_a_bucket_puts_photos_in_a_private_object_store_in_production_and_locally() -> None:
+    for module, env in (
+        ("ageweb.settings.local", S3_ENV),
+        ("ageweb.settings.production", {**PRODUCTION_ENV, **S3_ENV}),
+    ):
+        result = django_setup(module, env, SHOW_STORAGE)
+        assert result.stdout.split() == [
+            "storages.backends.s3.S3Storage", "photos", "http://s3:8333", "None", "True",
+        ], result.stderr  # fmt: skip
+
+
+def test_an_endpoint_without_a_bucket_is_refused_rather_than_storing_photos_locally() -> None:
+    result = django_setup("ageweb.settings.production", {**PRODUCTION_ENV, "AWS_S3_ENDPOINT_URL": "http://s3:8333"})
+    assert result.returncode != 0
+    assert "AWS_S3_ENDPOINT_URL is set but AWS_STORAGE_BUCKET_NAME is not." in result.stderr
+
+
 def test_starting_the_site_and_the_tasks_does_not_import_tensorflow() -> None:
     code = (
         "import sys, ageweb.asgi, ageweb.celery, estimator.tasks, estimator.services; "

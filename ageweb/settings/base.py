@@ -172,7 +172,8 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Celery: one queue for inference, so that worker pools can be scaled on other machines.
+# Celery: a queue for uploads (inference), one for live frames (live) and one for periodic jobs
+# (default), so that worker pools can be scaled on other machines.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True  # results live in the database, not in a result backend
@@ -193,9 +194,8 @@ CELERY_TASK_TIME_LIMIT = env_int("AGEWEB_TASK_HARD_TIME_LIMIT", CELERY_TASK_SOFT
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120.0
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("AGEWEB_WORKER_MAX_TASKS_PER_CHILD", 0) or None
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "global_keyprefix": REDIS_PREFIX}
-# Periodic jobs, sent by `celery -A ageweb beat` (make beat; the beat service in compose).
-# Photo retention goes to the "inference" queue because that is the queue the deployed
-# workers consume; it takes milliseconds, so it delays no photo.
+# Periodic jobs (CELERY_BEAT_SCHEDULE, below) are sent by `celery -A ageweb beat` (make beat;
+# the beat service in compose) to the "default" queue, which the inference workers also read.
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -256,21 +256,25 @@ def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter) if inter else 0.0
 
 
-def upload_detector() -> Detector:
-    """Uploads' detector: HOG first (its faces keep exactly the crops the model was trained
-    on), then YuNet on a 640-px copy for the faces HOG misses, then, in photos larger than
-    that, YuNet again on a 1024-px copy for small faces, with a stricter score (at 0.7 that
-    copy also finds faces in the textures of backgrounds). On 300 photos of
-    ``ml.training.scenes``, faces of 60-120 px were found 95.1% of the time without the
-    third pass and 100% with it, with 1 false face in all (0.33 per 100 photos)."""
-    first = CascadeDetector(HogDetector(), YuNetDetector())
+def upload_detector(crops: str = "hog") -> Detector:
+    """Uploads' detector for a model trained on ``crops`` placed by "hog" or "yunet".
+
+    For a HOG-trained model, HOG first (its faces keep exactly the crops the model was
+    trained on), then YuNet on a 640-px copy for the faces HOG misses; for a YuNet-trained
+    one, YuNet alone on that copy. Then, in photos larger than 640 px, YuNet again on a
+    1024-px copy for small faces, with a stricter score (at 0.7 that copy also finds faces
+    in the textures of backgrounds). On 300 photos of ``ml.training.scenes``, faces of
+    60-120 px were found 95.1% of the time without that last pass and 100% with it, with 1
+    false face in all (0.33 per 100 photos)."""
+    first = CascadeDetector(HogDetector(), YuNetDetector()) if crops == "hog" else YuNetDetector()
     return CascadeDetector(first, YuNetDetector(detect_side=1024, min_score=0.8, only_above=640))
 
 
 DETECTORS: dict[str, Callable[[], Detector]] = {
     "hog": HogDetector,
     "yunet": YuNetDetector,
-    "hog+yunet": upload_detector,
+    "hog+yunet": upload_detector,  # uploads, for a model trained on HOG's crops
+    "yunet2": lambda: upload_detector("yunet"),  # uploads, for a model trained on YuNet's crops
 }
 
 

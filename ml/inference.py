@@ -68,7 +68,10 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = "age101"
 ENSEMBLE = "ensemble8"
 MAX_FACES = 32  # the largest faces first; more than this in one photo are not estimated
-UPLOAD_DETECTOR = "hog+yunet"  # see ml.faces: HOG's crops are the training crops; YuNet adds what HOG misses
+# Uploads' detector by whose boxes placed the model's training crops (meta.json "detector",
+# "hog" when absent): see ml.faces.upload_detector.
+UPLOAD_DETECTORS = {"hog": "hog+yunet", "yunet": "yunet2"}
+UPLOAD_DETECTOR = UPLOAD_DETECTORS["hog"]
 LIVE_DETECT_SIDE = 320  # live frames are searched for faces on a copy this size
 RUNTIMES = ("litert", "keras")
 
@@ -133,7 +136,7 @@ class Estimator:
         self.age_model = Model(model_dir or MODELS_DIR / DEFAULT_MODEL, runtime)
         self.meta, self.size, self.margin = self.age_model.meta, self.age_model.size, self.age_model.margin
         self.version = self.age_model.version
-        self.detector = detector or faces.make_detector(UPLOAD_DETECTOR)
+        self.detector = detector or faces.make_detector(UPLOAD_DETECTORS[self.meta.get("detector", "hog")])
         # Live frames are searched on a 320-px copy: ~4x fewer pixels, and a face the age
         # model can use (MIN_FACE) is still several times YuNet's smallest.
         self.live_detector = faces.YuNetDetector(detect_side=LIVE_DETECT_SIDE)

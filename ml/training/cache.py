@@ -55,29 +55,33 @@ class FaceSet:
         return FaceSet(*(getattr(self, f)[keep] for f in self.__dataclass_fields__))
 
 
-def cache_path(margin: float, size: int) -> Path:
-    return CACHE_DIR / f"faces-m{round(margin * 100)}-s{size}.npz"
+def cache_path(margin: float, size: int, detector: str = "hog") -> Path:
+    """The cache of crops at ``margin`` and ``size`` placed by ``detector`` (``ml.faces.DETECTORS``)."""
+    suffix = "" if detector == "hog" else f"-{detector}"
+    return CACHE_DIR / f"faces-m{round(margin * 100)}-s{size}{suffix}.npz"
 
 
-_detector: faces.HogDetector | None = None
+_detectors: dict[str, faces.Detector] = {}  # one of each per worker process
 
 
-def _crop(job: tuple[bytes, float, int]) -> tuple[NDArray[np.uint8] | None, bool]:
-    global _detector  # one detector per worker process
-    if _detector is None:
-        _detector = faces.HogDetector()
-    blob, margin, size = job
+def _crop(job: tuple[bytes, float, int] | tuple[bytes, float, int, str]) -> tuple[NDArray[np.uint8] | None, bool]:
+    blob, margin, size = job[:3]
+    name = job[3] if len(job) > 3 else "hog"
+    if name not in _detectors:
+        _detectors[name] = faces.make_detector(name)
     try:
         rgb = faces.decode(blob)
     except faces.ImageError:
         return None, False
-    crop, face = faces.chip_face(rgb, _detector, margin, size)
+    crop, face = faces.chip_face(rgb, _detectors[name], margin, size)
     return crop, face is not None
 
 
-def build(source: str | Path, margin: float, size: int, workers: int = 2) -> tuple[FaceSet, dict[str, object]]:
+def build(
+    source: str | Path, margin: float, size: int, workers: int = 2, detector: str = "hog"
+) -> tuple[FaceSet, dict[str, object]]:
     records, report = data.clean(data.iter_files(source))
-    jobs = ((blob, margin, size) for _, blob in records)
+    jobs = ((blob, margin, size, detector) for _, blob in records)
     kept: list[tuple[data.Record, NDArray[np.uint8], bool]] = []
     unreadable: list[str] = []
     with ProcessPoolExecutor(workers) as pool:
@@ -228,6 +232,7 @@ def main() -> None:
     parser.add_argument("--pack", metavar="FILE", help="write the cache's train/val crops as WebP to FILE")
     parser.add_argument("--unpack", metavar="FILE", help="write a cache from a packed FILE (at --margin/--size)")
     parser.add_argument("--quality", type=int, default=80, help="WebP quality for --pack")
+    parser.add_argument("--detector", default="hog", choices=sorted(faces.DETECTORS), help="who places the crops")
     args = parser.parse_args()
     if args.unpack:
         faceset, margin = unpack(Path(args.unpack))
@@ -246,8 +251,8 @@ def main() -> None:
         return
     if not args.data:
         parser.error("--data is needed to build a cache")
-    faceset, stats = build(args.data, margin, size, args.workers)
-    path = cache_path(margin, size)
+    faceset, stats = build(args.data, margin, size, args.workers, args.detector)
+    path = cache_path(margin, size, args.detector)
     save(faceset, path)
     path.with_suffix(".json").write_text(json.dumps(stats, indent=1))
     print(json.dumps({k: v for k, v in stats.items() if k != "unreadable"}, indent=1))

@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="folder or .tar(.gz) of UTKFace-named images")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"a folder name under {MODELS_DIR}")
     parser.add_argument(
-        "--detector", default="hog+yunet", choices=sorted(faces.DETECTORS), help="face detector (default: the uploads')"
+        "--detector", choices=sorted(faces.DETECTORS), help="default: the uploads' detector for the model's crops"
     )
     parser.add_argument("--split", default="all", choices=["all", "train", "val", "test"])
     parser.add_argument("--clean", action="store_true", help="apply ml.data's cleaning rules")
@@ -209,7 +209,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    estimator = Estimator(MODELS_DIR / args.model, detector=faces.make_detector(args.detector))
+    detector = faces.make_detector(args.detector) if args.detector else None
+    estimator = Estimator(MODELS_DIR / args.model, detector=detector)
     if args.aligned or data.is_export(args.data):
         result = evaluate_export(estimator, args)
         if args.json:

@@ -41,7 +41,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ml import ages, data, faces
-from ml.inference import DEFAULT_MODEL, MODELS_DIR, UPLOAD_DETECTOR, Estimate, Estimator
+from ml.inference import DEFAULT_MODEL, MODELS_DIR, Estimate, Estimator
 from ml.training.evaluate import labelled_files, summarise
 
 FACE_SHARE = 0.78  # HOG's face box side / chip side on UTKFace's 200-px chips
@@ -224,7 +224,9 @@ def main() -> None:
     parser.add_argument("--split", default="test", choices=["train", "val", "test"])
     parser.add_argument("--photos", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--detector", default=UPLOAD_DETECTOR, choices=sorted(faces.DETECTORS))
+    parser.add_argument(
+        "--detector", choices=sorted(faces.DETECTORS), help="default: the uploads' detector for the model's crops"
+    )
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"a folder name under {MODELS_DIR}, or a path")
     parser.add_argument("--save", help="write the JSON result to this file")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
@@ -232,9 +234,10 @@ def main() -> None:
     pool = list(labelled_files(args.data, args.split, clean=True))
     if not pool:
         raise SystemExit("no UTKFace-named images found")
-    estimator = Estimator(MODELS_DIR / args.model, detector=faces.make_detector(args.detector))
+    detector = faces.make_detector(args.detector) if args.detector else None
+    estimator = Estimator(MODELS_DIR / args.model, detector=detector)
     result = evaluate(estimator, build_scenes(pool, args.photos, args.seed), args.photos)
-    result.update(model=estimator.version, split=args.split, seed=args.seed, detector=args.detector)
+    result.update(model=estimator.version, split=args.split, seed=args.seed, detector=args.detector or "uploads'")
     print(
         f"{result['photos']} photos, {result['placed']} faces ({args.split} split), model {result['model']}: "
         f"recall {result['recall']:.1%} ({result['recall_60']:.1%} of faces of 60 px and more), "

@@ -270,11 +270,12 @@ def _resolve(path: str) -> Path:
 
 def utkface_faces(cfg: dict[str, Any], data: str | None) -> cache.FaceSet:
     """UTKFace's crops at the config's margin and size, from the face cache (built from ``data``)."""
-    path = cache.cache_path(cfg["margin"], cfg["input_size"])
+    detector = cfg.get("detector", "hog")  # whose boxes place the crops (ml.faces.DETECTORS)
+    path = cache.cache_path(cfg["margin"], cfg["input_size"], detector)
     if not path.exists():
         if not data:
             raise SystemExit(f"{path} is missing: pass --data to build it")
-        faceset, _ = cache.build(data, cfg["margin"], cfg["input_size"])
+        faceset, _ = cache.build(data, cfg["margin"], cfg["input_size"], detector=detector)
         cache.save(faceset, path)
     return cache.load(path)
 
@@ -309,7 +310,7 @@ def export(
         "releases": releases or [],
         "metrics": metrics,
     }
-    for key in ("tta_margins", "flip_tta", "temperature"):  # how ml.inference scores a face (see Model there)
+    for key in ("tta_margins", "flip_tta", "temperature", "detector"):  # how ml.inference scores a face
         if key in cfg:
             meta[key] = cfg[key]
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=1))

@@ -61,3 +61,15 @@ def test_packing_keeps_train_and_val_labels_and_near_identical_pixels(
     assert unpacked.images.shape == (2, 96, 96, 3) and unpacked.images.dtype == np.uint8
     error = np.abs(unpacked.images.astype(np.float64) - crops[[0, 2]]).mean()
     assert 0 < error < 5  # lossy, but only just
+
+
+def test_crops_placed_by_another_detector_go_to_a_cache_of_their_own(astronaut_jpeg: bytes) -> None:
+    assert cache.cache_path(0.1, 128) != cache.cache_path(0.1, 128, "yunet")
+    assert cache.cache_path(0.1, 128).name == "faces-m10-s128.npz"  # HOG's, as before
+    hog_crop, _ = cache._crop((astronaut_jpeg, 0.1, 128))
+    yunet_crop, found = cache._crop((astronaut_jpeg, 0.1, 128, "yunet"))
+    rgb = faces.decode(astronaut_jpeg)
+    assert found and yunet_crop is not None and hog_crop is not None
+    expected, _ = faces.chip_face(rgb, faces.YuNetDetector(), 0.1, 128)
+    assert np.array_equal(yunet_crop, expected)
+    assert not np.array_equal(yunet_crop, hog_crop)

@@ -247,3 +247,13 @@ def test_the_shipped_model_is_calibrated() -> None:
 
     meta = json.loads((MODELS_DIR / DEFAULT_MODEL / "meta.json").read_text())
     assert 0.5 < meta["temperature"] < 1.0
+
+
+def test_uploads_use_the_detector_whose_boxes_placed_the_models_training_crops(
+    shipped_model: Path, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    hog_trained = Estimator(_with_meta(shipped_model, tmp_path / "a" / "age101"))
+    yunet_trained = Estimator(_with_meta(shipped_model, tmp_path / "b" / "age101", detector="yunet"))
+    assert hog_trained.detector.detect(astronaut) == faces.HogDetector().detect(astronaut)
+    assert yunet_trained.detector.detect(astronaut) == faces.YuNetDetector().detect(astronaut)
+    assert faces.HogDetector().detect(astronaut)[0].box != faces.YuNetDetector().detect(astronaut)[0].box

@@ -64,9 +64,8 @@ def cache_path(margin: float, size: int, detector: str = "hog") -> Path:
 _detectors: dict[str, faces.Detector] = {}  # one of each per worker process
 
 
-def _crop(job: tuple[bytes, float, int] | tuple[bytes, float, int, str]) -> tuple[NDArray[np.uint8] | None, bool]:
-    blob, margin, size = job[:3]
-    name = job[3] if len(job) > 3 else "hog"
+def _crop(job: tuple[bytes, float, int, str]) -> tuple[NDArray[np.uint8] | None, bool]:
+    blob, margin, size, name = job
     if name not in _detectors:
         _detectors[name] = faces.make_detector(name)
     try:

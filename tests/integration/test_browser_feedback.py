@@ -8,14 +8,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests import photos
-from tests.integration.test_browser import chromium, expect_result, shoot, signed_up_page  # noqa: F401
+from tests.integration.test_browser import chromium, expect_result, shoot, signed_up_page, upload_face  # noqa: F401
 from tests.stack import ROOT, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.real_estimator]
@@ -32,13 +30,9 @@ def make_staff(stack: Stack, page: Any) -> str:
 def test_a_person_answers_with_consent_and_staff_accept_it_with_one_key(
     chromium: Any,  # noqa: F811
     real_stack: Stack,
-    tmp_path: Path,
 ) -> None:
     page = signed_up_page(chromium, real_stack)
-    photo = tmp_path / "astronaut.jpg"
-    photo.write_bytes(photos.face_photo(640, 480))
-    page.set_input_files("#id_image", str(photo))
-    page.click("#upload-submit")
+    upload_face(page)
     expect_result(page, "feedback-result-before.png")
     assert page.is_checked(".fb-keep") is False  # consent is opt-in
     page.click(".consent-details summary")
@@ -101,13 +95,9 @@ def test_a_person_answers_with_consent_and_staff_accept_it_with_one_key(
 def test_after_the_photo_is_deleted_the_result_page_keeps_the_ages_and_offers_no_keeping(
     chromium: Any,  # noqa: F811
     real_stack: Stack,
-    tmp_path: Path,
 ) -> None:
     page = signed_up_page(chromium, real_stack)
-    photo = tmp_path / "astronaut.jpg"
-    photo.write_bytes(photos.face_photo(640, 480))
-    page.set_input_files("#id_image", str(photo))
-    page.click("#upload-submit")
+    upload_face(page)
     expect_result(page, "feedback-result-before-retention.png")
     prediction_id = page.url.rstrip("/").rsplit("/", 1)[-1]
     with psycopg.connect(real_stack.database_url) as conn:

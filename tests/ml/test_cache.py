@@ -66,7 +66,7 @@ def test_packing_keeps_train_and_val_labels_and_near_identical_pixels(
 def test_crops_placed_by_another_detector_go_to_a_cache_of_their_own(astronaut_jpeg: bytes) -> None:
     assert cache.cache_path(0.1, 128) != cache.cache_path(0.1, 128, "yunet")
     assert cache.cache_path(0.1, 128).name == "faces-m10-s128.npz"  # HOG's, as before
-    hog_crop, _ = cache._crop((astronaut_jpeg, 0.1, 128))
+    hog_crop, _ = cache._crop((astronaut_jpeg, 0.1, 128, "hog"))
     yunet_crop, found = cache._crop((astronaut_jpeg, 0.1, 128, "yunet"))
     rgb = faces.decode(astronaut_jpeg)
     assert found and yunet_crop is not None and hog_crop is not None

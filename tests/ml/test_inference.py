@@ -66,7 +66,7 @@ def test_it_is_safe_to_share_between_threads(estimator: Estimator, astronaut_jpe
 
 def test_training_and_serving_make_the_same_crop(estimator: Estimator, astronaut_jpeg: bytes) -> None:
     """One preprocessing path: the training cache's crop equals the worker's crop."""
-    training_crop, found = cache._crop((astronaut_jpeg, estimator.margin, estimator.size))
+    training_crop, found = cache._crop((astronaut_jpeg, estimator.margin, estimator.size, "hog"))
     assert found and training_crop is not None
     rgb = faces.decode(astronaut_jpeg)
     serving_crop = faces.crop_face(rgb, estimator.detector.detect(rgb)[0], estimator.margin, estimator.size)

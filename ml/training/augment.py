@@ -4,6 +4,11 @@
   as the face crop does; then, with ``lowres: {p, min_side}``, a share ``p`` of the images
   shrunk to a side between ``min_side`` and the full size and enlarged back, as a small
   face in a photo is (its crop is upscaled from a few dozen pixels, and blurred);
+- surroundings: with ``surroundings: {p, inset, fade}``, a share ``p`` of the crops keep
+  only a centred square (``inset``: how far in from the crop's edge its sides lie, drawn
+  from a range, as a share of the side) and show a random background beyond it, faded in
+  over ``fade`` of the side: in a photo, what lies around the face is not what lay around
+  it in its UTKFace chip, and the age must not follow it;
 - photometric: brightness and contrast;
 - random erasing: a rectangle of noise;
 - mixup: blends pairs of images and their targets (distribution and age alike).
@@ -40,6 +45,36 @@ def geometry(images: NDArray[np.uint8], rng: np.random.Generator, cfg: dict[str,
             small = cv2.resize(out[i], (side, side), interpolation=cv2.INTER_AREA)
             out[i] = cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
     return out
+
+
+def surroundings(images: NDArray[np.uint8], rng: np.random.Generator, cfg: dict[str, Any]) -> NDArray[np.uint8]:
+    """A share ``cfg["p"]`` of the crops with a random background around a centred square
+    (see the module docstring); the others unchanged. Works on a copy."""
+    out = images.copy()
+    size = images.shape[1]
+    ramp = np.arange(size, dtype=np.float32)
+    for image in out:
+        if rng.random() >= cfg["p"]:
+            continue
+        inset = rng.uniform(*cfg["inset"]) * size
+        fade = max(rng.uniform(*cfg["fade"]) * size, 1.0)
+        shift = rng.uniform(-0.5, 0.5, 2) * inset  # the square need not be centred exactly
+        lines = [np.clip((np.minimum(ramp - inset - d, size - 1 - inset + d - ramp)) / fade, 0, 1) for d in shift]
+        keep = np.minimum.outer(lines[1], lines[0])[..., None]  # rows (y), columns (x)
+        image[:] = np.clip(image * keep + background(rng, size) * (1 - keep), 0, 255).astype(np.uint8)
+    return out
+
+
+def background(rng: np.random.Generator, size: int) -> NDArray[np.float32]:
+    """A random ``size`` square scene-like background: a smooth field of a few random
+    shades, tinted, enlarged, with a texture of noise at a random scale on top."""
+    cells = int(rng.integers(2, 9))
+    shades = rng.uniform(0, 255, (cells, cells, 1)) + rng.normal(0, 25, (cells, cells, 3))
+    field = cv2.resize(shades.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+    grain = int(rng.integers(1, 17))
+    coarse = rng.normal(0, 1, (math.ceil(size / grain), math.ceil(size / grain), 1)).astype(np.float32)
+    noise = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_LINEAR)[..., None]
+    return np.asarray(np.clip(field + noise * rng.uniform(0, 40), 0, 255), np.float32)
 
 
 def photometric(images: Batch, rng: np.random.Generator, cfg: dict[str, Any]) -> Batch:

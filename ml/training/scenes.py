@@ -73,7 +73,7 @@ class Scene:
     orientation: int  # 1: upright as stored
 
 
-def _background(rng: np.random.Generator, width: int, height: int) -> NDArray[np.uint8]:
+def background(rng: np.random.Generator, width: int, height: int) -> NDArray[np.uint8]:
     import skimage.data
 
     name = BACKGROUNDS[rng.integers(len(BACKGROUNDS))] if rng.random() < 0.8 else None
@@ -92,7 +92,7 @@ def _background(rng: np.random.Generator, width: int, height: int) -> NDArray[np
     return np.ascontiguousarray(big[top : top + height, left : left + width])
 
 
-def _soft_mask(side: int) -> NDArray[np.float32]:
+def soft_mask(side: int) -> NDArray[np.float32]:
     """1 inside the chip, fading to 0 over its outer 8%: no hard square edge in the scene."""
     ramp = np.clip(np.minimum(np.arange(side), np.arange(side)[::-1]) / max(side * 0.08, 1.0), 0, 1)
     return np.asarray(np.minimum.outer(ramp, ramp), np.float32)[..., None]
@@ -100,7 +100,7 @@ def _soft_mask(side: int) -> NDArray[np.float32]:
 
 def build_scene(rng: np.random.Generator, pool: list[tuple[data.Record, bytes]]) -> Scene:
     width, height = SIZES[rng.integers(len(SIZES))]
-    canvas = _background(rng, width, height).astype(np.float32)
+    canvas = background(rng, width, height).astype(np.float32)
     placed: list[Placed] = []
     for _ in range(int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))):
         record, chip = pool[rng.integers(len(pool))]
@@ -110,7 +110,7 @@ def build_scene(rng: np.random.Generator, pool: list[tuple[data.Record, bytes]])
             x, y = int(rng.integers(width - side + 1)), int(rng.integers(height - side + 1))
             if all(_apart((x, y, side, side), p.box) for p in placed):
                 rgb = cv2.resize(faces.decode(chip), (side, side), interpolation=cv2.INTER_AREA)
-                mask = _soft_mask(side)
+                mask = soft_mask(side)
                 region = canvas[y : y + side, x : x + side]
                 canvas[y : y + side, x : x + side] = region * (1 - mask) + rgb.astype(np.float32) * mask
                 placed.append(Placed(record, chip, (x, y, side, side)))

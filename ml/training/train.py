@@ -109,6 +109,8 @@ class Batches(keras.utils.PyDataset):  # type: ignore[misc]
         if not self.train:
             return images.astype(np.float32), y
         cfg, rng = self.cfg, np.random.default_rng((self.seed, self.epoch, index))  # per batch: thread-safe
+        if cfg.get("surroundings"):
+            images = augment.surroundings(images, rng, cfg["surroundings"])
         x = augment.photometric(augment.geometry(images, rng, cfg["augment"]).astype(np.float32), rng, cfg["augment"])
         if cfg["random_erasing"]["p"]:
             x = augment.random_erasing(x, rng, cfg["random_erasing"])

@@ -1,4 +1,5 @@
-"""Training-time augmentation: low resolution blurs a crop the way a small face in a photo is."""
+"""Training-time augmentation: low resolution blurs a crop the way a small face in a photo is;
+new surroundings change what lies around the face and leave the face alone."""
 
 from __future__ import annotations
 
@@ -28,3 +29,17 @@ def test_lowres_shrinks_and_enlarges_a_share_of_the_crops_losing_fine_detail() -
     blurred = detail < 200  # the stripes' neighbours differ by 255 where untouched
     assert 0 < blurred.sum() < len(out)  # some crops, not all
     assert np.allclose(out[blurred].mean(), 127.5, atol=3)  # blurred, not darkened or brightened
+
+
+def test_surroundings_replace_the_edges_of_a_share_of_the_crops_and_leave_their_centres() -> None:
+    images = np.full((16, 64, 64, 3), 128, np.uint8)
+    cfg = {"p": 0.5, "inset": [0.1, 0.2], "fade": [0.0, 0.05]}
+    out = augment.surroundings(images, np.random.default_rng(3), cfg)
+    assert np.array_equal(images, np.full_like(images, 128))  # the input is untouched
+    changed = np.any(out != 128, axis=(1, 2, 3))
+    assert 0 < changed.sum() < len(out)
+    # 0.2 x 64 = 12.8 px in, moved by up to half of that, then a fade of up to 3.2 px: the
+    # middle 12 px are the face's own; the corners are the new background's.
+    assert np.all(out[:, 26:38, 26:38] == 128)
+    corners = out[changed][:, [0, 0, -1, -1], [0, -1, 0, -1]]
+    assert np.abs(corners.astype(np.int16) - 128).mean() > 10

@@ -60,6 +60,28 @@ def test_training_batches_are_augmented_and_targets_stay_distributions(tiny_face
     assert plain_y[:, -1].tolist() == tiny_faces.ages[:8].tolist()
 
 
+def test_a_config_with_surroundings_gives_its_batches_new_edges_around_the_same_faces(
+    tiny_faces: cache.FaceSet,
+) -> None:
+    still = "{flip: false, rotate: 0, zoom: 0, shift: 0, brightness: 0, contrast: 0}"
+    cfg = train.load_config(
+        CONFIG,
+        [
+            "batch_size=8",
+            f"augment={still}",
+            "random_erasing={p: 0}",
+            "mixup={p: 0}",
+            "surroundings={p: 1.0, inset: [0.1, 0.1], fade: [0.0, 0.0]}",
+        ],
+    )
+    x, _ = train.Batches(tiny_faces, cfg, train=True, seed=0)[0]
+    picked = train.Batches(tiny_faces, cfg, train=True, seed=0).order[:8]
+    faces = tiny_faces.images[picked].astype(np.float32)
+    middle = (slice(None), slice(16, 48), slice(16, 48))  # 6.4 px in, moved by up to 3.2
+    assert np.array_equal(x[middle], faces[middle])
+    assert np.abs(x[:, :3] - faces[:, :3]).mean() > 10
+
+
 @pytest.mark.parametrize(("warmup", "first_rate"), [(1, 0.0), (0, 5e-5)])
 def test_the_schedule_warms_up_from_zero_or_starts_at_the_peak(warmup: int, first_rate: float) -> None:
     import keras

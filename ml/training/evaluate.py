@@ -11,6 +11,8 @@ rules (duplicates, ages over 100). With ``--json`` the last line of output is on
 object: n, mae, cs5 (share within 5 years), acc8 (seed groups), no_face, ms_per_image and
 breakdowns by age band, gender and race; with the 8-group ensemble shipped, also
 acc8_ensemble and mae_ensemble (its stage-3 precise age). ``--save FILE.npz`` keeps per-image predictions.
+``--fit-temperature`` (on the validation split) also prints the ``temperature`` for the
+model's ``meta.json`` under which the 80% range holds the true age 80% of the time.
 
 An export of the site's reviewed feedback (``manage.py export_dataset OUT_DIR``: a folder
 with ``manifest.jsonl``) is recognised as such, or forced with ``--aligned``. Its images are
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import tempfile
 import time
 from collections.abc import Iterator
@@ -166,6 +169,18 @@ def summarise(
     }
 
 
+def fit_temperature(true_ages: NDArray[Any], dist: NDArray[Any], target: float = 0.80) -> float:
+    """The temperature (:func:`ml.ages.sharpen`) under which the 80% interval of ``dist``
+    holds ``true_ages`` a ``target`` share of the time: coverage grows with the temperature,
+    so bisect it (on a log scale, between 0.25 and 4)."""
+    low, high = math.log(0.25), math.log(4.0)
+    for _ in range(30):
+        middle = (low + high) / 2
+        covered = report.coverage(true_ages, ages.sharpen(dist, math.exp(middle)))["0.80"]
+        low, high = (middle, high) if covered < target else (low, middle)
+    return round(math.exp((low + high) / 2), 3)
+
+
 def score_rival(args: argparse.Namespace, names: set[str], out: Path) -> dict[str, Any]:
     """The rival on the images we scored, each handed over whole as a face (no detection)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -205,6 +220,9 @@ def main() -> None:
     parser.add_argument("--rival-save", help="also run the rival (make rival) on the same images; save to this .npz")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     parser.add_argument(
+        "--fit-temperature", action="store_true", help="also fit meta.json's temperature (on the validation split)"
+    )
+    parser.add_argument(
         "--aligned", action="store_true", help="the data is an export of aligned crops (found by its manifest.jsonl)"
     )
     args = parser.parse_args()
@@ -234,6 +252,8 @@ def main() -> None:
             acc8_ensemble=round(float((rows["groups8"].argmax(1) == ages.group_of(rows["age"])).mean()), 4),
             mae_ensemble=round(float(np.abs(ensemble_ages - rows["age"]).mean()), 3),
         )
+    if args.fit_temperature:  # the distributions are already sharpened by the model's own
+        result["temperature"] = round(estimator.age_model.temperature * fit_temperature(rows["age"], rows["dist"]), 3)
     if args.save:
         np.savez_compressed(args.save, **rows, model=estimator.version)
     if args.rival_save:
@@ -243,6 +263,8 @@ def main() -> None:
         f"within 5 years {result['cs5']:.1%}, 8-group accuracy {result['acc8']:.1%}, "
         f"no face detected {result['no_face']}, {result['ms_per_image']:.1f} ms per image (median)"
     )
+    if "temperature" in result:
+        print(f"  temperature for an 80% range that holds 80%: {result['temperature']}")
     if "acc8_ensemble" in result:
         print(
             f"  8-group ensemble of {len(result['ensemble'])}: accuracy {result['acc8_ensemble']:.1%}, "

@@ -7,6 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from ml import ages
+from ml.training import evaluate, report
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -36,3 +42,15 @@ def test_evaluate_prints_a_json_summary_last(utkface_sample: Path, shipped_model
         assert key in summary
     assert 0 <= summary["cs5"] <= 1 and 0 <= summary["acc8"] <= 1 and summary["mae"] >= 0
     assert saved.exists()
+
+
+def test_the_fitted_temperature_makes_the_80_percent_range_hold_80_percent() -> None:
+    rng = np.random.default_rng(0)
+    true = rng.integers(5, 95, 2000)
+    # Each distribution a Gaussian of sd 8 around an estimate that is off by sd 4: too wide.
+    estimates = true + rng.normal(0, 4, len(true))
+    dist = ages.gaussian_labels(estimates, 8.0)
+    assert report.coverage(true, dist)["0.80"] > 0.95
+    temperature = evaluate.fit_temperature(true, dist)
+    assert temperature < 1
+    assert report.coverage(true, ages.sharpen(dist, temperature))["0.80"] == pytest.approx(0.80, abs=0.01)

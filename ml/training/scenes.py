@@ -17,7 +17,8 @@ holds its centre at a plausible size. It reports:
 - for the matched faces, the same figures as ``ml.training.evaluate`` (n, mae, cs5, acc8, the 80%
   interval's coverage, by age band, gender and race);
 - ``chip_vs_scene``: the same face's age estimated on its chip alone and in the scene,
-  median change and share changing by more than 5 years.
+  median change and share changing by more than 5 years, overall and by face size;
+- ``acc8_ensemble``, with the 8-group ensemble shipped: its accuracy on the same faces.
 
 A placed face's size is its chip's side times 0.78, the share of a 200-px UTKFace chip that
 HOG's face box covers (median over 600 chips).
@@ -155,7 +156,7 @@ def match(placed: list[Placed], boxes: list[tuple[int, int, int, int]]) -> dict[
 
 
 def evaluate(estimator: Estimator, scenes: Iterator[Scene], count: int) -> dict[str, Any]:
-    rows: dict[str, list[Any]] = {k: [] for k in ("age", "gender", "race", "dist", "chip_age", "side")}
+    rows: dict[str, list[Any]] = {k: [] for k in ("age", "gender", "race", "dist", "chip_age", "side", "groups8")}
     sizes, hits, false_faces, photos = [], [], 0, 0
     for scene in tqdm(scenes, total=count, desc="scenes", mininterval=5):
         photos += 1
@@ -179,13 +180,21 @@ def evaluate(estimator: Estimator, scenes: Iterator[Scene], count: int) -> dict[
                 ("side", placed.face_side),
             ):
                 rows[key].append(value)
+            if face.ensemble_groups is not None:
+                rows["groups8"].append([face.ensemble_groups[name] for name in ages.GROUP_NAMES])
     hit, side = np.array(hits), np.array(sizes)
     out = {k: np.array(v) for k, v in rows.items()}
     result_ages = ages.expected_age(out["dist"])
     change = np.abs(result_ages - out["chip_age"])
-    change = change[~np.isnan(change)]
+    known = ~np.isnan(change)
+    change, changed_side = change[known], out["side"][known]
     summary = summarise(out["age"], out["dist"], out["gender"], out["race"])
+    ensemble = {}
+    if len(out["groups8"]) and len(out["groups8"]) == len(out["age"]):
+        hits = out["groups8"].argmax(1) == ages.group_of(out["age"])
+        ensemble = {"acc8_ensemble": round(float(hits.mean()), 4)}
     return {
+        **ensemble,
         **summary,
         "photos": photos,
         "placed": len(hits),
@@ -205,7 +214,21 @@ def evaluate(estimator: Estimator, scenes: Iterator[Scene], count: int) -> dict[
             "n": len(change),
             "median_change": round(float(np.median(change)), 2) if len(change) else None,
             "share_over_5": round(float((change > 5).mean()), 4) if len(change) else None,
+            "by_size": {
+                f"{lo}-{hi if hi < 10_000 else ''}": _changes(change[(changed_side >= lo) & (changed_side < hi)])
+                for lo, hi in SIZE_BANDS
+            },
         },
+    }
+
+
+def _changes(change: NDArray[np.float64]) -> dict[str, Any]:
+    if not len(change):
+        return {"n": 0}
+    return {
+        "n": len(change),
+        "median_change": round(float(np.median(change)), 2),
+        "share_over_5": round(float((change > 5).mean()), 4),
     }
 
 
@@ -247,7 +270,13 @@ def main() -> None:
         f"{result['chip_vs_scene']['median_change']} years, {result['chip_vs_scene']['share_over_5']:.1%} over 5"
     )
     for size, part in result["recall_by_size"].items():
-        print(f"  faces {size} px: {part['n']}, recall {part['recall']:.1%}")
+        moved = result["chip_vs_scene"]["by_size"][size]
+        line = f"  faces {size} px: {part['n']}, recall {part['recall']:.1%}"
+        if moved["n"]:
+            line += f"; chip vs photo {moved['median_change']} years, {moved['share_over_5']:.1%} over 5"
+        print(line)
+    if "acc8_ensemble" in result:
+        print(f"  8-group accuracy: the age model {result['acc8']:.1%}, the ensemble {result['acc8_ensemble']:.1%}")
     print("  by_age: " + ", ".join(f"{k} {v['mae']} (n={v['n']})" for k, v in result["by_age"].items()))
     if args.save:
         Path(args.save).write_text(json.dumps(result, indent=1) + "\n")

@@ -67,3 +67,18 @@ def test_yunet_follows_a_face_that_moves_more_steadily_than_hog(pool: list[tuple
     yunet, hog = _moved_crop_changes(faces.YuNetDetector(), pool), _moved_crop_changes(faces.HogDetector(), pool)
     assert len(yunet) == 40  # YuNet found every face at every place
     assert np.median(yunet) < 0.75 * np.median(hog)
+
+
+def test_the_end_to_end_report_scores_the_faces_it_found_and_splits_their_changes_by_size(
+    pool: list[tuple[data.Record, bytes]], shipped_model: Path
+) -> None:
+    from ml.inference import Estimator
+
+    estimator = Estimator(shipped_model)
+    result = scenes.evaluate(estimator, scenes.build_scenes(pool, 4, seed=1), 4)
+    assert result["photos"] == 4 and result["placed"] >= 4
+    found = round(result["recall"] * result["placed"])
+    assert result["n"] == found > 0  # every face found is scored, and only those
+    moved = result["chip_vs_scene"]
+    assert sum(part["n"] for part in moved["by_size"].values()) == moved["n"] == result["n"]
+    assert 0 <= result["acc8_ensemble"] <= 1  # the ensemble ships, so it is scored on the same faces

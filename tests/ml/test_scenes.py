@@ -81,4 +81,6 @@ def test_the_end_to_end_report_scores_the_faces_it_found_and_splits_their_change
     assert result["n"] == found > 0  # every face found is scored, and only those
     moved = result["chip_vs_scene"]
     assert sum(part["n"] for part in moved["by_size"].values()) == moved["n"] == result["n"]
+    assert moved["mae_photos"] == pytest.approx(result["mae"], abs=0.01)  # the same faces, the same estimates
+    assert moved["mae_chips"] >= 0
     assert 0 <= result["acc8_ensemble"] <= 1  # the ensemble ships, so it is scored on the same faces

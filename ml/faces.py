@@ -7,13 +7,14 @@ chips such as UTKFace).
 
 Two detectors share one interface, :class:`Detector`, and one :class:`Face`:
 
-- :class:`HogDetector`, dlib's HOG detector with its 5-point landmark model: the shipped
-  models were trained on its crops (``ml/training/cache.py``).
+- :class:`HogDetector`, dlib's HOG detector with its 5-point landmark model: the age model's
+  first stages and the 8-group ensemble were trained on its crops (``ml/training/cache.py``).
 - :class:`YuNetDetector`, OpenCV's YuNet CNN (``cv2.FaceDetectorYN``, MIT): finds the faces
   HOG misses (every UTKFace chip) in a few milliseconds on a 320-px frame; the live
-  stream's detector.
-- :class:`CascadeDetector` (``hog+yunet``): HOG's faces, then YuNet's for those HOG missed;
-  the uploads' detector.
+  stream's detector, and the uploads' (:func:`upload_detector`) since the shipped age model
+  was last trained on its crops (meta.json ``"detector": "yunet"``).
+- :class:`CascadeDetector`: one detector's faces, then another's for those it missed
+  (``hog+yunet``: the uploads' detector for a model trained on HOG's crops).
 
 Both give the same geometry: the box is the one the age model was trained on (YuNet's box
 is mapped onto HOG's, fitted on UTKFace) and the eyes come from dlib's 5-point model, so

@@ -69,9 +69,8 @@ DEFAULT_MODEL = "age101"
 ENSEMBLE = "ensemble8"
 MAX_FACES = 32  # the largest faces first; more than this in one photo are not estimated
 # Uploads' detector by whose boxes placed the model's training crops (meta.json "detector",
-# "hog" when absent): see ml.faces.upload_detector.
+# "hog" when absent; the shipped model's is "yunet"): see ml.faces.upload_detector.
 UPLOAD_DETECTORS = {"hog": "hog+yunet", "yunet": "yunet2"}
-UPLOAD_DETECTOR = UPLOAD_DETECTORS["hog"]
 LIVE_DETECT_SIDE = 320  # live frames are searched for faces on a copy this size
 RUNTIMES = ("litert", "keras")
 

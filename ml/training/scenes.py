@@ -192,8 +192,8 @@ def evaluate(estimator: Estimator, scenes: Iterator[Scene], count: int) -> dict[
     summary = summarise(out["age"], out["dist"], out["gender"], out["race"])
     ensemble = {}
     if len(out["groups8"]) and len(out["groups8"]) == len(out["age"]):
-        hits = out["groups8"].argmax(1) == ages.group_of(out["age"])
-        ensemble = {"acc8_ensemble": round(float(hits.mean()), 4)}
+        right = out["groups8"].argmax(1) == ages.group_of(out["age"])
+        ensemble = {"acc8_ensemble": round(float(right.mean()), 4)}
     return {
         **ensemble,
         **summary,
@@ -212,16 +212,10 @@ def evaluate(estimator: Estimator, scenes: Iterator[Scene], count: int) -> dict[
         "false_faces_per_100_photos": round(100 * false_faces / max(photos, 1), 2),
         "interval80_width": round(float(np.subtract(*ages.interval(out["dist"])[::-1]).mean()), 2),
         "chip_vs_scene": {
-            "n": len(change),
-            "median_change": round(float(np.median(change)), 2) if len(change) else None,
-            "share_over_5": round(float((change > 5).mean()), 4) if len(change) else None,
+            **_changes(change),
             # the same faces' MAE as chips alone, and in the photos: the issue's "within 10%"
-            "mae_chips": round(float(np.abs(out["chip_age"][known] - out["age"][known]).mean()), 3)
-            if len(change)
-            else None,
-            "mae_photos": round(float(np.abs(result_ages[known] - out["age"][known]).mean()), 3)
-            if len(change)
-            else None,
+            "mae_chips": _mae(out["chip_age"][known], out["age"][known]),
+            "mae_photos": _mae(result_ages[known], out["age"][known]),
             "by_size": {
                 f"{lo}-{hi if hi < 10_000 else ''}": _changes(change[(changed_side >= lo) & (changed_side < hi)])
                 for lo, hi in SIZE_BANDS
@@ -231,13 +225,18 @@ def evaluate(estimator: Estimator, scenes: Iterator[Scene], count: int) -> dict[
 
 
 def _changes(change: NDArray[np.float64]) -> dict[str, Any]:
+    """How many faces, their median change and the share changing by more than 5 years."""
     if not len(change):
-        return {"n": 0}
+        return {"n": 0, "median_change": None, "share_over_5": None}
     return {
         "n": len(change),
         "median_change": round(float(np.median(change)), 2),
         "share_over_5": round(float((change > 5).mean()), 4),
     }
+
+
+def _mae(estimates: NDArray[np.float64], true_ages: NDArray[Any]) -> float | None:
+    return round(float(np.abs(estimates - true_ages).mean()), 3) if len(estimates) else None
 
 
 def _central_age(estimate: Estimate) -> float:

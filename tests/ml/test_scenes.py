@@ -75,8 +75,9 @@ def test_the_end_to_end_report_scores_the_faces_it_found_and_splits_their_change
     from ml.inference import Estimator
 
     estimator = Estimator(shipped_model)
-    result = scenes.evaluate(estimator, scenes.build_scenes(pool, 4, seed=1), 4)
+    result = scenes.evaluate(estimator, scenes.build_scenes(pool, 4, seed=3), 4)
     assert result["photos"] == 4 and result["placed"] >= 4
+    assert result["placed"] == sum(len(s.placed) for s in scenes.build_scenes(pool, 4, seed=3))
     found = round(result["recall"] * result["placed"])
     assert result["n"] == found > 0  # every face found is scored, and only those
     moved = result["chip_vs_scene"]

@@ -1,6 +1,6 @@
 """End-to-end evaluation on photos, not chips: test-split faces placed in larger scenes.
 
-    python -m ml.training.scenes --data DIR_OR_TAR [--photos 300] [--seed 0] [--model NAME] [--json] [--save FILE.json]
+    python -m ml.training.scenes --data DIR_OR_TAR [--photos 1000] [--seed 0] [--model NAME] [--json] [--save FILE.json]
 
 Each scene is a photo of 480 to 1920 pixels a side: a background (a real photo without
 people from scikit-image's data, or a smooth gradient with noise), one to three UTKFace
@@ -252,7 +252,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="folder or .tar(.gz) of UTKFace-named images")
     parser.add_argument("--split", default="test", choices=["train", "val", "test"])
-    parser.add_argument("--photos", type=int, default=300)
+    parser.add_argument("--photos", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--detector", choices=sorted(faces.DETECTORS), help="default: the uploads' detector for the model's crops"

@@ -200,11 +200,11 @@ def evaluate(estimator: Estimator, scenes: Iterator[Scene], count: int) -> dict[
         "photos": photos,
         "placed": len(hits),
         "recall": round(float(hit.mean()), 4),
-        "recall_60": round(float(hit[side >= 60].mean()), 4),
+        "recall_60": _share(hit[side >= 60]),
         "recall_by_size": {
             f"{lo}-{hi if hi < 10_000 else ''}": {
                 "n": int(((side >= lo) & (side < hi)).sum()),
-                "recall": round(float(hit[(side >= lo) & (side < hi)].mean()), 4),
+                "recall": _share(hit[(side >= lo) & (side < hi)]),
             }
             for lo, hi in SIZE_BANDS
         },
@@ -233,6 +233,15 @@ def _changes(change: NDArray[np.float64]) -> dict[str, Any]:
         "median_change": round(float(np.median(change)), 2),
         "share_over_5": round(float((change > 5).mean()), 4),
     }
+
+
+def _share(hits: NDArray[np.bool_]) -> float | None:
+    """The share of True, or None for no faces (a small run can leave a size band empty)."""
+    return round(float(hits.mean()), 4) if len(hits) else None
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.1%}"
 
 
 def _mae(estimates: NDArray[np.float64], true_ages: NDArray[Any]) -> float | None:
@@ -270,7 +279,7 @@ def main() -> None:
     result.update(model=estimator.version, split=args.split, seed=args.seed, detector=args.detector or "uploads'")
     print(
         f"{result['photos']} photos, {result['placed']} faces ({args.split} split), model {result['model']}: "
-        f"recall {result['recall']:.1%} ({result['recall_60']:.1%} of faces of 60 px and more), "
+        f"recall {result['recall']:.1%} ({_percent(result['recall_60'])} of faces of 60 px and more), "
         f"{result['false_faces']} false faces; on the {result['n']} found: MAE {result['mae']:.2f}, "
         f"within 5 years {result['cs5']:.1%}, 8-group accuracy {result['acc8']:.1%}, "
         f"80% range holds the age {result['interval80_coverage']:.1%}; chip alone vs in the photo: median change "
@@ -280,7 +289,7 @@ def main() -> None:
     )
     for size, part in result["recall_by_size"].items():
         moved = result["chip_vs_scene"]["by_size"][size]
-        line = f"  faces {size} px: {part['n']}, recall {part['recall']:.1%}"
+        line = f"  faces {size} px: {part['n']}, recall {_percent(part['recall'])}"
         if moved["n"]:
             line += f"; chip vs photo {moved['median_change']} years, {moved['share_over_5']:.1%} over 5"
         print(line)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -85,3 +86,16 @@ def test_the_end_to_end_report_scores_the_faces_it_found_and_splits_their_change
     assert moved["mae_photos"] == pytest.approx(result["mae"], abs=0.01)  # the same faces, the same estimates
     assert moved["mae_chips"] >= 0
     assert 0 <= result["acc8_ensemble"] <= 1  # the ensemble ships, so it is scored on the same faces
+
+
+def test_a_size_band_without_faces_has_no_recall_rather_than_nan(
+    pool: list[tuple[data.Record, bytes]], shipped_model: Path
+) -> None:
+    from ml.inference import Estimator
+
+    result = scenes.evaluate(Estimator(shipped_model), scenes.build_scenes(pool, 1, seed=3), 1)
+    bands = result["recall_by_size"].values()
+    assert any(band["n"] == 0 for band in bands)  # one photo holds at most three faces: four bands
+    for band in bands:
+        assert (band["recall"] is None) == (band["n"] == 0)
+    json.loads(json.dumps(result, allow_nan=False))  # the saved report is strict JSON

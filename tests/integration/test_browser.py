@@ -41,7 +41,7 @@ def shoot(page: Any, name: str) -> None:
     for width, height in WIDTHS:
         page.set_viewport_size({"width": width, "height": height})
         page.wait_for_timeout(300)  # the charts resize on the next frame
-        assert page.evaluate(SIDEWAYS) <= 0, f"{name} scrolls sideways at {width} px"
+        assert page.evaluate(SIDEWAYS) <= 0, f"{name} scrolls sideways at {width} px: {page.evaluate(OUTSIDE_CARD)}"
         page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
 

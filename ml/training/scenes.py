@@ -1,6 +1,7 @@
 """End-to-end evaluation on photos, not chips: test-split faces placed in larger scenes.
 
     python -m ml.training.scenes --data DIR_OR_TAR [--photos 1000] [--seed 0] [--model NAME] [--json] [--save FILE.json]
+        [--contact-sheet FILE.png [--sheet-faces 24]]
 
 Each scene is a photo of 480 to 1920 pixels a side: a background (a real photo without
 people from scikit-image's data, or a smooth gradient with noise), one to three UTKFace
@@ -20,6 +21,10 @@ holds its centre at a plausible size. It reports:
   median change and share changing by more than 5 years, overall and by face size, and
   the MAE of the same faces as chips alone and in the photos;
 - ``acc8_ensemble``, with the 8-group ensemble shipped: its accuracy on the same faces.
+
+``--contact-sheet`` saves the faces whose age moved most between chip and photo, each as
+the model saw it alone and in the photo (the widest served crop, side by side, with the
+true age and both estimates), to look at what differs.
 
 A placed face's size is its chip's side times 0.78, the share of a 200-px UTKFace chip that
 HOG's face box covers (median over 600 chips).
@@ -43,7 +48,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ml import ages, data, faces
-from ml.inference import DEFAULT_MODEL, MODELS_DIR, Estimate, Estimator
+from ml.inference import DEFAULT_MODEL, MODELS_DIR, Estimate, Estimator, FaceEstimate
 from ml.training.evaluate import labelled_files, summarise
 
 FACE_SHARE = 0.78  # HOG's face box side / chip side on UTKFace's 200-px chips
@@ -73,6 +78,57 @@ class Scene:
     placed: list[Placed]
     fmt: str
     orientation: int  # 1: upright as stored
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One face as the model saw it alone and in a photo: its widest served crops, side by side."""
+
+    change: float  # |age in the photo - age alone|, years
+    true_age: int
+    chip_age: float
+    photo_age: float
+    side: float  # the placed face's side in the photo, px
+    chip_crop: faces.RGB
+    photo_crop: faces.RGB
+
+
+class ContactSheet:
+    """The ``size`` faces whose age moved most between chip and photo (``evaluate`` adds every
+    matched face); :meth:`save` draws them as pairs, chip crop left, photo crop right."""
+
+    COLUMNS = 4
+
+    def __init__(self, size: int = 24) -> None:
+        self.size = size
+        self.pairs: list[Pair] = []
+
+    def add(self, pair: Pair) -> None:
+        self.pairs.append(pair)
+        if len(self.pairs) > 2 * self.size:  # keep memory flat over a long run
+            self.pairs = self.top()
+
+    def top(self) -> list[Pair]:
+        return sorted(self.pairs, key=lambda p: -p.change)[: self.size]
+
+    def save(self, path: str | Path) -> Image.Image:
+        from PIL import ImageDraw
+
+        pairs = self.top()
+        crop = pairs[0].chip_crop.shape[0] if pairs else 128
+        cell_w, cell_h, pad = 2 * crop + 6, crop + 34, 10
+        rows = max(1, math.ceil(len(pairs) / self.COLUMNS))
+        sheet = Image.new("RGB", (pad + self.COLUMNS * (cell_w + pad), pad + rows * (cell_h + pad)), "white")
+        draw = ImageDraw.Draw(sheet)
+        for i, pair in enumerate(pairs):
+            x = pad + (i % self.COLUMNS) * (cell_w + pad)
+            y = pad + (i // self.COLUMNS) * (cell_h + pad)
+            sheet.paste(Image.fromarray(pair.chip_crop), (x, y))
+            sheet.paste(Image.fromarray(pair.photo_crop), (x + crop + 6, y))
+            draw.text((x, y + crop + 3), f"age {pair.true_age}: alone {pair.chip_age:.1f}", fill="black")
+            draw.text((x, y + crop + 17), f"in photo {pair.photo_age:.1f} at {pair.side:.0f} px", fill="black")
+        sheet.save(path)
+        return sheet
 
 
 def background(rng: np.random.Generator, width: int, height: int) -> NDArray[np.uint8]:
@@ -156,7 +212,9 @@ def match(placed: list[Placed], boxes: list[tuple[int, int, int, int]]) -> dict[
     return found
 
 
-def evaluate(estimator: Estimator, scenes: Iterator[Scene], count: int) -> dict[str, Any]:
+def evaluate(
+    estimator: Estimator, scenes: Iterator[Scene], count: int, sheet: ContactSheet | None = None
+) -> dict[str, Any]:
     rows: dict[str, list[Any]] = {k: [] for k in ("age", "gender", "race", "dist", "chip_age", "side", "groups8")}
     sizes, hits, false_faces, photos = [], [], 0, 0
     for scene in tqdm(scenes, total=count, desc="scenes", mininterval=5):
@@ -172,15 +230,18 @@ def evaluate(estimator: Estimator, scenes: Iterator[Scene], count: int) -> dict[
                 continue
             face = result.faces[found[i]]
             record = placed.record
+            chip_face = _central_face(estimator.estimate(placed.chip))
             for key, value in (
                 ("age", record.age),
                 ("gender", -1 if record.gender is None else record.gender),
                 ("race", -1 if record.race is None else record.race),
                 ("dist", face.distribution),
-                ("chip_age", _central_age(estimator.estimate(placed.chip))),
+                ("chip_age", math.nan if chip_face is None else chip_face.age),
                 ("side", placed.face_side),
             ):
                 rows[key].append(value)
+            if sheet is not None and chip_face is not None:
+                sheet.add(_pair(estimator, scene, placed, face, chip_face))
             if face.ensemble_groups is not None:
                 rows["groups8"].append([face.ensemble_groups[name] for name in ages.GROUP_NAMES])
     hit, side = np.array(hits), np.array(sizes)
@@ -248,13 +309,30 @@ def _mae(estimates: NDArray[np.float64], true_ages: NDArray[Any]) -> float | Non
     return round(float(np.abs(estimates - true_ages).mean()), 3) if len(estimates) else None
 
 
-def _central_age(estimate: Estimate) -> float:
-    """The age of the face nearest the centre of a chip (NaN when none was found)."""
+def _central_face(estimate: Estimate) -> FaceEstimate | None:
+    """The face nearest the centre of a chip (None when none was found)."""
     if not estimate.faces:
-        return math.nan
+        return None
     cx, cy = estimate.width / 2, estimate.height / 2
-    face = min(estimate.faces, key=lambda f: math.hypot(f.box[0] + f.box[2] / 2 - cx, f.box[1] + f.box[3] / 2 - cy))
-    return face.age
+    return min(estimate.faces, key=lambda f: math.hypot(f.box[0] + f.box[2] / 2 - cx, f.box[1] + f.box[3] / 2 - cy))
+
+
+def _pair(estimator: Estimator, scene: Scene, placed: Placed, face: FaceEstimate, chip_face: FaceEstimate) -> Pair:
+    """The face's widest served crop alone and in the scene, as the model saw them."""
+
+    def crop(image: bytes, estimate: FaceEstimate) -> faces.RGB:
+        found = faces.Face(estimate.box, estimate.landmarks, estimate.detection_score)
+        return faces.crop_face(faces.decode(image), found, max(estimator.age_model.margins), estimator.size)
+
+    return Pair(
+        change=abs(face.age - chip_face.age),
+        true_age=placed.record.age,
+        chip_age=chip_face.age,
+        photo_age=face.age,
+        side=placed.face_side,
+        chip_crop=crop(placed.chip, chip_face),
+        photo_crop=crop(scene.image, face),
+    )
 
 
 def main() -> None:
@@ -268,6 +346,10 @@ def main() -> None:
     )
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"a folder name under {MODELS_DIR}, or a path")
     parser.add_argument("--save", help="write the JSON result to this file")
+    parser.add_argument(
+        "--contact-sheet", help="save the faces that moved most, chip crop beside photo crop, to this PNG"
+    )
+    parser.add_argument("--sheet-faces", type=int, default=24, help="how many faces the contact sheet shows")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     pool = list(labelled_files(args.data, args.split, clean=True))
@@ -275,7 +357,10 @@ def main() -> None:
         raise SystemExit("no UTKFace-named images found")
     detector = faces.make_detector(args.detector) if args.detector else None
     estimator = Estimator(MODELS_DIR / args.model, detector=detector)
-    result = evaluate(estimator, build_scenes(pool, args.photos, args.seed), args.photos)
+    sheet = ContactSheet(args.sheet_faces) if args.contact_sheet else None
+    result = evaluate(estimator, build_scenes(pool, args.photos, args.seed), args.photos, sheet)
+    if sheet is not None:
+        sheet.save(args.contact_sheet)
     result.update(model=estimator.version, split=args.split, seed=args.seed, detector=args.detector or "uploads'")
     print(
         f"{result['photos']} photos, {result['placed']} faces ({args.split} split), model {result['model']}: "

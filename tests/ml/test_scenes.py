@@ -99,3 +99,37 @@ def test_a_size_band_without_faces_has_no_recall_rather_than_nan(
     for band in bands:
         assert (band["recall"] is None) == (band["n"] == 0)
     json.loads(json.dumps(result, allow_nan=False))  # the saved report is strict JSON
+
+
+def test_the_contact_sheet_shows_the_faces_that_moved_most_as_the_model_saw_them(
+    pool: list[tuple[data.Record, bytes]], shipped_model: Path, tmp_path: Path
+) -> None:
+    from ml.inference import Estimator
+
+    estimator = Estimator(shipped_model)
+    everyone = scenes.ContactSheet(size=100)  # large enough to keep every face
+    result = scenes.evaluate(estimator, scenes.build_scenes(pool, 4, seed=3), 4, everyone)
+    assert len(everyone.pairs) == result["chip_vs_scene"]["n"] >= 3
+    sheet = scenes.ContactSheet(size=2)
+    for pair in everyone.pairs:
+        sheet.add(pair)
+    top = sheet.top()
+    assert [p.change for p in top] == sorted((p.change for p in everyone.pairs), reverse=True)[:2]
+    for pair in top:
+        assert pair.change == pytest.approx(abs(pair.photo_age - pair.chip_age))
+        assert pair.chip_crop.shape == pair.photo_crop.shape == (estimator.size, estimator.size, 3)
+        # the same face both times: the middle of its two crops (the face, not what lies around
+        # it) is closer to each other than to the middle of any other face's photo crop
+        same = _middle_distance(pair.chip_crop, pair.photo_crop)
+        others = [_middle_distance(pair.chip_crop, p.photo_crop) for p in everyone.pairs if p is not pair]
+        assert same < min(others)
+    image = sheet.save(tmp_path / "sheet.png")
+    assert image.size[0] > 4 * 2 * estimator.size and (tmp_path / "sheet.png").stat().st_size > 0
+    # the chip's crop is drawn where the sheet says: top left, from the first pair
+    drawn = np.asarray(image)[10 : 10 + estimator.size, 10 : 10 + estimator.size]
+    assert np.array_equal(drawn, top[0].chip_crop)
+
+
+def _middle_distance(a: np.ndarray, b: np.ndarray) -> float:
+    q = a.shape[0] // 4
+    return float(np.abs(a[q:-q, q:-q].astype(int) - b[q:-q, q:-q].astype(int)).mean())

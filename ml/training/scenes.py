@@ -84,13 +84,17 @@ class Scene:
 class Pair:
     """One face as the model saw it alone and in a photo: its widest served crops, side by side."""
 
-    change: float  # |age in the photo - age alone|, years
     true_age: int
     chip_age: float
     photo_age: float
     side: float  # the placed face's side in the photo, px
     chip_crop: faces.RGB
     photo_crop: faces.RGB
+
+    @property
+    def change(self) -> float:
+        """|age in the photo - age alone|, years."""
+        return abs(self.photo_age - self.chip_age)
 
 
 class ContactSheet:
@@ -220,6 +224,7 @@ def evaluate(
     for scene in tqdm(scenes, total=count, desc="scenes", mininterval=5):
         photos += 1
         result = estimator.estimate(scene.image)
+        upright = faces.decode(scene.image) if sheet is not None else None  # once a photo, for the sheet's crops
         assert (result.width, result.height) == (scene.width, scene.height), "EXIF orientation not applied"
         found = match(scene.placed, [f.box for f in result.faces])
         false_faces += len(result.faces) - len(found)
@@ -240,8 +245,8 @@ def evaluate(
                 ("side", placed.face_side),
             ):
                 rows[key].append(value)
-            if sheet is not None and chip_face is not None:
-                sheet.add(_pair(estimator, scene, placed, face, chip_face))
+            if upright is not None and sheet is not None and chip_face is not None:
+                sheet.add(_pair(estimator, upright, placed, face, chip_face))
             if face.ensemble_groups is not None:
                 rows["groups8"].append([face.ensemble_groups[name] for name in ages.GROUP_NAMES])
     hit, side = np.array(hits), np.array(sizes)
@@ -317,21 +322,22 @@ def _central_face(estimate: Estimate) -> FaceEstimate | None:
     return min(estimate.faces, key=lambda f: math.hypot(f.box[0] + f.box[2] / 2 - cx, f.box[1] + f.box[3] / 2 - cy))
 
 
-def _pair(estimator: Estimator, scene: Scene, placed: Placed, face: FaceEstimate, chip_face: FaceEstimate) -> Pair:
-    """The face's widest served crop alone and in the scene, as the model saw them."""
+def _pair(
+    estimator: Estimator, upright: faces.RGB, placed: Placed, face: FaceEstimate, chip_face: FaceEstimate
+) -> Pair:
+    """The face's widest served crop alone and in the (decoded, upright) scene, as the model saw them."""
 
-    def crop(image: bytes, estimate: FaceEstimate) -> faces.RGB:
+    def crop(rgb: faces.RGB, estimate: FaceEstimate) -> faces.RGB:
         found = faces.Face(estimate.box, estimate.landmarks, estimate.detection_score)
-        return faces.crop_face(faces.decode(image), found, max(estimator.age_model.margins), estimator.size)
+        return faces.crop_face(rgb, found, max(estimator.age_model.margins), estimator.size)
 
     return Pair(
-        change=abs(face.age - chip_face.age),
         true_age=placed.record.age,
         chip_age=chip_face.age,
         photo_age=face.age,
         side=placed.face_side,
-        chip_crop=crop(placed.chip, chip_face),
-        photo_crop=crop(scene.image, face),
+        chip_crop=crop(faces.decode(placed.chip), chip_face),
+        photo_crop=crop(upright, face),
     )
 
 

@@ -9,16 +9,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from ageweb.http import request_user
 from ageweb.throttles import rate_limited
 
 from .forms import AccountDeleteForm, SignUpForm
-from .models import User
 from .services import user_create, user_delete, user_token, user_token_regenerate
-
-
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # login_required has run
-    return request.user
 
 
 @rate_limited("signup")
@@ -37,7 +32,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def profile(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = request_user(request)
     context = {"token": user_token(user=user), "prediction_count": user.predictions.count()}
     return render(request, "accounts/profile.html", context)
 
@@ -45,14 +40,14 @@ def profile(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_regenerate(request: HttpRequest) -> HttpResponse:
-    user_token_regenerate(user=_user(request))
+    user_token_regenerate(user=request_user(request))
     messages.success(request, "A new API token was made; the old one no longer works.")
     return redirect("accounts:profile")
 
 
 @login_required
 def account_delete(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = request_user(request)
     form = AccountDeleteForm(request.POST or None, user=user)
     if request.method == "POST" and form.is_valid():
         logout(request)

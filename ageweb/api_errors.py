@@ -40,7 +40,7 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
-def _first(value: Any) -> Any:
+def _first_item(value: Any) -> Any:
     """The first leaf of a nested error structure (dicts and lists of messages or codes)."""
     while isinstance(value, dict | list) and value:
         value = next(iter(value.values())) if isinstance(value, dict) else value[0]
@@ -65,11 +65,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None or not isinstance(exc, exceptions.APIException):
         return response  # not an API error: Django's handler500 answers (in JSON, below)
     if isinstance(exc, exceptions.ValidationError):
-        message = str(_first(exc.detail)) or "Invalid input."
-        code = str(_first(exc.get_codes())) or "invalid"
+        message = str(_first_item(exc.detail)) or "Invalid input."
+        code = str(_first_item(exc.get_codes())) or "invalid"
         response.data = error_body(code, message, exc.detail)
     else:
-        response.data = error_body(str(_first(exc.get_codes())), str(exc.detail))
+        response.data = error_body(str(_first_item(exc.get_codes())), str(exc.detail))
     return response
 
 

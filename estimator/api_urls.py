@@ -1,7 +1,7 @@
 from django.urls import path
 
-from .apis import PredictionDetailApi, PredictionImageApi, PredictionListCreateApi, PredictionThumbnailApi
 from .feedback.apis import FeedbackApi
+from .predictions.apis import PredictionDetailApi, PredictionImageApi, PredictionListCreateApi, PredictionThumbnailApi
 
 urlpatterns = [
     path("", PredictionListCreateApi.as_view(), name="prediction-list"),

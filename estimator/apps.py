@@ -7,6 +7,8 @@ class EstimatorConfig(AppConfig):
 
     def ready(self) -> None:
         # signals: a prediction's photo goes with its row. tasks: the Celery tasks are
-        # registered in every process (the web's too), so that services can queue them by
-        # name and the embedded mode can run them in-process.
-        from . import signals, tasks  # noqa: F401
+        # registered in every process (the web's too), so that the embedded mode can run
+        # them in-process by the names they are queued by.
+        from . import signals  # noqa: F401
+        from .live import tasks as live_tasks  # noqa: F401
+        from .predictions import tasks as prediction_tasks  # noqa: F401

@@ -76,10 +76,13 @@ def _check_aspect(width: int, height: int) -> None:
         )
 
 
-def _open(data: bytes) -> Image.Image:
+def image_header(data: bytes) -> Image.Image:
+    """``data`` opened from its header only (format and size; no pixel decoded yet), for
+    uploads and live frames alike. Refuses what is not an image of ALLOWED_FORMATS
+    (``not_an_image``) and a decompression bomb (``too_many_pixels``)."""
     Image.init()  # registers every format plugin; `formats=` only knows the loaded ones
     try:
-        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+        return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     except Image.DecompressionBombError:
         raise _too_many_pixels() from None
     except (UnidentifiedImageError, *_DECODE_ERRORS):
@@ -87,6 +90,10 @@ def _open(data: bytes) -> Image.Image:
             "This file is not an image we can read. Upload a JPEG, PNG, WebP, GIF, BMP or TIFF photo.",
             "not_an_image",
         ) from None
+
+
+def _open(data: bytes) -> Image.Image:
+    image = image_header(data)
     if image.width * image.height > settings.AGEWEB_MAX_PIXELS:
         raise _too_many_pixels(image.width, image.height)
     _check_aspect(image.width, image.height)

@@ -77,6 +77,10 @@ class Prediction(models.Model):
 
 
 class Face(models.Model):
+    """One face of a prediction. ``x``, ``y``, ``width``, ``height`` are its box clipped to
+    the photo, for display; ``detected_box`` and ``landmarks`` are the detector's own
+    geometry (a box may reach past the photo's edge), from which the model's crop was cut."""
+
     prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="faces")
     index = models.PositiveSmallIntegerField()
     x = models.PositiveIntegerField()
@@ -92,6 +96,7 @@ class Face(models.Model):
     ensemble_age = models.FloatField(null=True, blank=True)  # the age from the ensemble's groups
     distribution = models.JSONField()  # 101 probabilities, ages 0..100
     landmarks = models.JSONField(default=list)
+    detected_box = models.JSONField(null=True, blank=True)  # [x, y, width, height], unclipped
 
     class Meta:
         ordering = ["index"]
@@ -99,6 +104,15 @@ class Face(models.Model):
 
     def __str__(self) -> str:
         return f"face {self.index} of {self.prediction_id}: {self.age:.1f}"
+
+    @property
+    def crop_box(self) -> tuple[float, float, float, float]:
+        """The box the model's crop was cut from: the detector's, unclipped (faces stored
+        before it was kept fall back to the clipped box)."""
+        if self.detected_box:
+            x, y, width, height = self.detected_box
+            return float(x), float(y), float(width), float(height)
+        return float(self.x), float(self.y), float(self.width), float(self.height)
 
 
 MAX_TRUE_AGE = 116  # the oldest age a person can give (UTKFace's oldest label)

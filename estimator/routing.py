@@ -1,6 +1,7 @@
 from django.urls import path
 
-from .consumers import LiveConsumer, PredictionConsumer
+from .live.consumer import LiveConsumer
+from .predictions.consumer import PredictionConsumer
 
 websocket_urlpatterns = [
     path("ws/predictions/<uuid:prediction_id>/", PredictionConsumer.as_asgi()),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from .predictions import views
 
 app_name = "estimator"
 

@@ -5,11 +5,13 @@ Pure numpy, shared by training, evaluation and inference.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 AGES = np.arange(101, dtype=np.float64)
-# The seed project's 8 groups; each is [low, high] inclusive, the last one open-ended.
+# The 8 age groups shown to people; each is [low, high] inclusive, the last one open-ended.
 GROUPS: tuple[tuple[str, int, int], ...] = (
     ("0-2", 0, 2),
     ("3-6", 3, 6),
@@ -70,10 +72,29 @@ def group_probs(dist: ArrayLike) -> Floats:
     return np.stack([p[..., lo : hi + 1].sum(axis=-1) for _, lo, hi in GROUPS], axis=-1)
 
 
+@dataclass(frozen=True)
+class AgeSummary:
+    """What a person is shown of one face's 101-way distribution."""
+
+    age: float  # the expected value: the model's best single guess
+    low: float  # 10th percentile
+    high: float  # 90th percentile
+    groups: dict[str, float]  # the 8 groups (GROUP_NAMES, in order) -> probability
+
+
+def summarize(dist: ArrayLike) -> AgeSummary:
+    """The age, 80% interval and 8 groups of one distribution: uploads and live alike."""
+    p = np.asarray(dist, np.float64)
+    low, high = interval(p)
+    groups = dict(zip(GROUP_NAMES, (float(g) for g in group_probs(p)), strict=True))
+    return AgeSummary(age=float(expected_age(p)), low=float(low), high=float(high), groups=groups)
+
+
 def gaussian_labels(ages: ArrayLike, sigma: float | ArrayLike) -> Floats:
     """Label distributions: a Gaussian around each age over 0..100, normalised.
 
-    This is the seed's "Gaussian label augmentation" (label distribution learning)."""
+    Gaussian label augmentation (label distribution learning): a neighbour of the true
+    age is nearly as right as the age itself."""
     a = np.asarray(ages, np.float64)[..., None]
     s = np.maximum(np.asarray(sigma, np.float64), 1e-3)
     if s.ndim:

@@ -5,20 +5,17 @@ benchmarks all call :func:`decode`, a :class:`Detector`'s ``detect`` and :func:`
 (or :func:`chip_face`, which is the same path plus the whole-chip fallback for pre-aligned
 chips such as UTKFace).
 
-Two detectors share one interface, :class:`Detector`, and one :class:`Face`:
+Detectors share one interface, :class:`Detector`, and give :class:`Detection` s:
 
-- :class:`HogDetector`, dlib's HOG detector with its 5-point landmark model: the age model's
-  first stages and the 8-group ensemble were trained on its crops (``ml/training/cache.py``).
-- :class:`YuNetDetector`, OpenCV's YuNet CNN (``cv2.FaceDetectorYN``, MIT): finds the faces
-  HOG misses (every UTKFace chip) in a few milliseconds on a 320-px frame; the live
-  stream's detector, and the uploads' (:func:`upload_detector`) since the shipped age model
-  was last trained on its crops (meta.json ``"detector": "yunet"``).
-- :class:`CascadeDetector`: one detector's faces, then another's for those it missed
-  (``hog+yunet``: the uploads' detector for a model trained on HOG's crops).
+- :class:`YuNetDetector`, OpenCV's YuNet CNN (``cv2.FaceDetectorYN``, MIT), with dlib's
+  5-point landmark model placing the eyes: the live stream's detector on a small copy of
+  each frame, and the uploads' (:func:`upload_detector`, two passes) because the shipped
+  age model was trained on its crops (meta.json ``"detector": "yunet"``).
+- :class:`CascadeDetector`: one detector's faces, then another's for those it missed.
 
-Both give the same geometry: the box is the one the age model was trained on (YuNet's box
-is mapped onto HOG's, fitted on UTKFace) and the eyes come from dlib's 5-point model, so
-crops agree whichever detector found the face.
+YuNet's box is mapped onto the box dlib's HOG detector draws (fitted on UTKFace), on which
+the first models were trained; HOG itself lives with the studies that still use it
+(``ml.training.detectors``).
 """
 
 from __future__ import annotations
@@ -27,7 +24,6 @@ import importlib.util
 import io
 import math
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,7 +41,6 @@ ImageInput = bytes | str | Path | Image.Image | NDArray[Any]
 # Box side in original pixels below which a face is "too small": its 128-px crop would be
 # upscaled more than 1.5 times and the age is no longer reliable.
 MIN_FACE = 48
-MIN_SCORE = 0.25  # HOG score below which a detection is dropped (false positives score ~0.1)
 YUNET_MODEL = Path(__file__).resolve().parent / "models" / "detectors" / "yunet_2026may.onnx"
 
 
@@ -54,7 +49,7 @@ class ImageError(ValueError):
 
 
 @dataclass(frozen=True)
-class Face:
+class Detection:
     box: tuple[int, int, int, int]  # x, y, width, height in the decoded image: the crop's box
     # The image-left and image-right eye centres, then the nose base (dlib's 5-point model).
     landmarks: tuple[tuple[float, float], ...]
@@ -69,7 +64,7 @@ class Face:
 class Detector(Protocol):
     """Finds faces in an RGB image; implementations are safe to share between threads."""
 
-    def detect(self, rgb: RGB) -> list[Face]:
+    def detect(self, rgb: RGB) -> list[Detection]:
         """Every face found, best first."""
         ...
 
@@ -114,7 +109,7 @@ def _shape_predictor_path() -> str:
     return str(folder / "models" / "shape_predictor_5_face_landmarks.dat")
 
 
-class _Landmarks:
+class LandmarkModel:
     """dlib's 5-point landmark model: eye centres and the nose base inside a face box."""
 
     def __init__(self) -> None:
@@ -123,47 +118,15 @@ class _Landmarks:
         self._dlib = dlib
         self._predict = dlib.shape_predictor(_shape_predictor_path())
 
-    def face(self, gray: NDArray[np.uint8], box: tuple[float, float, float, float], score: float) -> Face:
+    def face(self, gray: NDArray[np.uint8], box: tuple[float, float, float, float], score: float) -> Detection:
         left, top, width, height = box
         rect = self._dlib.rectangle(round(left), round(top), round(left + width) - 1, round(top + height) - 1)
         p = [(float(q.x), float(q.y)) for q in self._predict(gray, rect).parts()]
         # dlib's points: image-right eye's corners, image-left eye's corners, nose base.
         eyes = (((p[2][0] + p[3][0]) / 2, (p[2][1] + p[3][1]) / 2), ((p[0][0] + p[1][0]) / 2, (p[0][1] + p[1][1]) / 2))
-        return Face(box=(round(left), round(top), round(width), round(height)), landmarks=(*eyes, p[4]), score=score)
-
-
-class HogDetector:
-    """dlib HOG face detector + 5-point landmarks. Safe to share between threads."""
-
-    def __init__(self, detect_side: int = 512, min_score: float = MIN_SCORE) -> None:
-        import dlib
-
-        self._detector = dlib.get_frontal_face_detector()
-        self._landmarks = _Landmarks()
-        self._lock = threading.Lock()
-        self.detect_side = detect_side
-        self.min_score = min_score
-
-    def detect(self, rgb: RGB) -> list[Face]:
-        """Every face with a score of at least ``min_score``, best first."""
-        gray = _u8(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-        scale = min(1.0, self.detect_side / max(gray.shape))
-        small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        # One upsampling step finds faces down to 40 px of the 512-px copy instead of 80 px
-        # (50 px in a 640x480 photo, 80 px in a 1024x768 one), for ~40 ms on 640x480.
-        with self._lock:
-            rects, scores, _ = self._detector.run(small, 1, 0.0)
-            faces = [
-                self._landmarks.face(gray, _rect_box(rect, scale), float(score))
-                for rect, score in zip(rects, scores, strict=True)
-                if score >= self.min_score
-            ]
-        return sorted(faces, key=lambda face: -face.score)
-
-
-def _rect_box(rect: Any, scale: float) -> tuple[float, float, float, float]:
-    left, top = rect.left() / scale, rect.top() / scale
-    return left, top, (rect.right() + 1) / scale - left, (rect.bottom() + 1) / scale - top
+        return Detection(
+            box=(round(left), round(top), round(width), round(height)), landmarks=(*eyes, p[4]), score=score
+        )
 
 
 # YuNet's box mapped onto HOG's, fitted by least squares on 513 UTKFace chips where both
@@ -193,7 +156,7 @@ class YuNetDetector:
     ) -> None:
         self.detect_side, self.min_score, self.model = detect_side, min_score, str(model)
         self.only_above = only_above
-        self._landmarks = _Landmarks()
+        self._landmarks = LandmarkModel()
         self._local = threading.local()
 
     def _net(self) -> Any:
@@ -206,7 +169,7 @@ class YuNetDetector:
                 cv2.utils.logging.setLogLevel(level)
         return self._local.net
 
-    def detect(self, rgb: RGB) -> list[Face]:
+    def detect(self, rgb: RGB) -> list[Detection]:
         height, width = rgb.shape[:2]
         if max(height, width) <= self.only_above:
             return []
@@ -237,14 +200,12 @@ def _yunet_box(row: NDArray[np.float32]) -> tuple[float, float, float, float]:
 
 class CascadeDetector:
     """The faces ``first`` finds, plus those only ``then`` finds (boxes overlapping one of
-    ``first``'s by less than ``min_iou``). Uploads use HOG first and YuNet then: a face HOG
-    finds keeps exactly the crop the shipped model was trained on, and YuNet adds the faces
-    HOG misses (about 13% of UTKFace's chips). Each face's score is its own detector's."""
+    ``first``'s by less than ``min_iou``). Each face's score is its own detector's."""
 
     def __init__(self, first: Detector, then: Detector, min_iou: float = 0.3) -> None:
         self.first, self.then, self.min_iou = first, then, min_iou
 
-    def detect(self, rgb: RGB) -> list[Face]:
+    def detect(self, rgb: RGB) -> list[Detection]:
         found = self.first.detect(rgb)
         more = [f for f in self.then.detect(rgb) if all(_iou(f.box, g.box) < self.min_iou for g in found)]
         return found + more
@@ -257,36 +218,14 @@ def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter) if inter else 0.0
 
 
-def upload_detector(crops: str = "hog") -> Detector:
-    """Uploads' detector for a model trained on ``crops`` placed by "hog" or "yunet".
-
-    For a HOG-trained model, HOG first (its faces keep exactly the crops the model was
-    trained on), then YuNet on a 640-px copy for the faces HOG misses; for a YuNet-trained
-    one, YuNet alone on that copy. Then, in photos larger than 640 px, YuNet again on a
-    1024-px copy for small faces, with a stricter score (at 0.7 that copy also finds faces
-    in the textures of backgrounds). On 300 photos of ``ml.training.scenes``, faces of
-    60-120 px were found 95.1% of the time without that last pass and 100% with it, with 1
-    false face in all (0.33 per 100 photos)."""
-    first = CascadeDetector(HogDetector(), YuNetDetector()) if crops == "hog" else YuNetDetector()
-    return CascadeDetector(first, YuNetDetector(detect_side=1024, min_score=0.8, only_above=640))
+def upload_detector() -> Detector:
+    """Uploads' detector: YuNet on a 640-px copy, then, in photos larger than 640 px, YuNet
+    again on a 1024-px copy for small faces, with a stricter score (at 0.7 that copy also
+    finds faces in the textures of backgrounds). The model card gives its measured recall."""
+    return CascadeDetector(YuNetDetector(), YuNetDetector(detect_side=1024, min_score=0.8, only_above=640))
 
 
-DETECTORS: dict[str, Callable[[], Detector]] = {
-    "hog": HogDetector,
-    "yunet": YuNetDetector,
-    "hog+yunet": upload_detector,  # uploads, for a model trained on HOG's crops
-    "yunet2": lambda: upload_detector("yunet"),  # uploads, for a model trained on YuNet's crops
-}
-
-
-def make_detector(name: str) -> Detector:
-    """A detector by name (``hog``, ``yunet`` or ``hog+yunet``) with its defaults."""
-    if name not in DETECTORS:
-        raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
-    return DETECTORS[name]()
-
-
-def alignment_matrix(face: Face, margin: float, size: int) -> NDArray[np.float64]:
+def alignment_matrix(face: Detection, margin: float, size: int) -> NDArray[np.float64]:
     """2x3 affine map from output pixels to source pixels.
 
     The output is a ``size`` square showing the face box enlarged by ``margin`` of its side on
@@ -307,7 +246,7 @@ def alignment_matrix(face: Face, margin: float, size: int) -> NDArray[np.float64
     )
 
 
-def crop_face(rgb: RGB, face: Face, margin: float, size: int) -> RGB:
+def crop_face(rgb: RGB, face: Detection, margin: float, size: int) -> RGB:
     """The aligned ``size`` x ``size`` crop; pixels beyond the image replicate its border."""
     matrix = alignment_matrix(face, margin, size)
     scale = math.hypot(matrix[0, 0], matrix[1, 0])  # source pixels per output pixel
@@ -328,14 +267,14 @@ def crop_face(rgb: RGB, face: Face, margin: float, size: int) -> RGB:
     )
 
 
-def chip_face(rgb: RGB, detector: Detector, margin: float, size: int) -> tuple[RGB, Face | None]:
+def chip_face(rgb: RGB, detector: Detector, margin: float, size: int) -> tuple[RGB, Detection | None]:
     """For a pre-aligned face chip: the aligned crop of its main face, or the whole chip
     resized when no face is detected (the caller counts those: the returned face is None)."""
     face = main_face(rgb, detector.detect(rgb))
     return crop_or_whole(rgb, face, margin, size), face
 
 
-def main_face(rgb: RGB, found: list[Face]) -> Face | None:
+def main_face(rgb: RGB, found: list[Detection]) -> Detection | None:
     """The detected face nearest the image centre (a chip's subject), if any."""
     if not found:
         return None
@@ -343,7 +282,7 @@ def main_face(rgb: RGB, found: list[Face]) -> Face | None:
     return min(found, key=lambda f: float(np.linalg.norm(np.array(f.box[:2]) + np.array(f.box[2:]) / 2 - centre)))
 
 
-def crop_or_whole(rgb: RGB, face: Face | None, margin: float, size: int) -> RGB:
+def crop_or_whole(rgb: RGB, face: Detection | None, margin: float, size: int) -> RGB:
     """:func:`crop_face`, or the whole image resized when there is no face (chips only)."""
     if face is None:
         return _u8(cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA))

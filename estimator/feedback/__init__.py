@@ -1,7 +1,4 @@
-"""Feedback, consent and the reviewed data set: services, selectors, APIs and pages.
-
-The loop: a person answers "About right?" for a face on the result page (``services.
-feedback_set``), optionally consenting to keep its training crop; staff review what came
-in; ``export_dataset`` writes the accepted, consented faces for ``ml/``; photos themselves
-are deleted after the retention period (``services.photos_delete_expired``).
+"""Feedback, consent, review and the data set: a person's answers about faces (``answers``),
+consent to keep a face's training crop (``consent``), staff's verdicts (``review``) and the
+release ``ml/`` trains on (``export``), with their selectors, APIs and pages.
 """

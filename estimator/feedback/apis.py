@@ -11,21 +11,23 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ageweb.api_errors import ErrorSerializer
+from ageweb.http import found_or_404, request_user
 
-from ..apis import ERRORS, _user
 from ..files import file_response
 from ..models import Feedback
-from ..selectors import prediction_get_or_404
+from ..predictions.apis import ERRORS
+from ..predictions.selectors import NO_SUCH_PREDICTION, prediction_get
+from .answers import feedback_delete, feedback_set, prediction_face
+from .review import feedback_review
 from .selectors import feedback_get, review_get, review_queue
 from .serializers import FeedbackInputSerializer, FeedbackSerializer, ReviewInputSerializer, ReviewItemSerializer
-from .services import feedback_delete, feedback_review, feedback_set, prediction_face
 
 STAFF_ONLY = OpenApiResponse(ErrorSerializer, description="Not a staff account")
 
@@ -38,11 +40,9 @@ class FeedbackApi(APIView):
     """One answer per face: ``POST`` stores (or replaces) it, ``GET`` reads it, ``DELETE`` removes it."""
 
     def _feedback_or_404(self, request: Request, prediction_id: UUID, index: int) -> Feedback:
-        prediction_get_or_404(owner=_user(request), prediction_id=prediction_id)
-        feedback = feedback_get(owner=_user(request), prediction_id=prediction_id, index=index)
-        if feedback is None:
-            raise NotFound("There is no answer about this face.")
-        return feedback
+        found_or_404(prediction_get(owner=request_user(request), prediction_id=prediction_id), NO_SUCH_PREDICTION)
+        feedback = feedback_get(owner=request_user(request), prediction_id=prediction_id, index=index)
+        return found_or_404(feedback, "There is no answer about this face.")
 
     @extend_schema(summary="Read your answer about one face", responses={200: FeedbackSerializer, 404: ERRORS[404]})
     def get(self, request: Request, prediction_id: UUID, index: int) -> Response:
@@ -54,7 +54,9 @@ class FeedbackApi(APIView):
         responses={201: FeedbackSerializer, 400: ERRORS[400], 404: ERRORS[404]},
     )
     def post(self, request: Request, prediction_id: UUID, index: int) -> Response:
-        prediction = prediction_get_or_404(owner=_user(request), prediction_id=prediction_id)
+        prediction = found_or_404(
+            prediction_get(owner=request_user(request), prediction_id=prediction_id), NO_SUCH_PREDICTION
+        )
         serializer = FeedbackInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -113,10 +115,7 @@ class ReviewListApi(generics.ListAPIView[Feedback]):
 
 
 def _review_or_404(feedback_id: int) -> Feedback:
-    feedback = review_get(feedback_id=feedback_id)
-    if feedback is None:
-        raise NotFound("No such face to review (it may have been withdrawn).")
-    return feedback
+    return found_or_404(review_get(feedback_id=feedback_id), "No such face to review (it may have been withdrawn).")
 
 
 class ReviewDetailApi(APIView):
@@ -135,7 +134,9 @@ class ReviewDetailApi(APIView):
         serializer = ReviewInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            feedback_review(feedback=_review_or_404(feedback_id), reviewer=_user(request), **serializer.validated_data)
+            feedback_review(
+                feedback=_review_or_404(feedback_id), reviewer=request_user(request), **serializer.validated_data
+            )
         except DjangoValidationError as error:
             raise _django_errors(error) from None
         return Response(ReviewItemSerializer(_review_or_404(feedback_id), context={"request": request}).data)

@@ -15,10 +15,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.archive import user_data_archive
+from ageweb.http import found_or_404, request_user
+
 from ..files import file_response
 from ..models import Feedback, Prediction
-from ..selectors import prediction_list
-from ..views import _user
+from ..predictions.selectors import prediction_list
+from .consent import consent_context, feedback_withdraw, feedback_withdraw_all
 from .selectors import (
     dashboard_series,
     dashboard_stats,
@@ -26,7 +29,6 @@ from .selectors import (
     feedback_list,
     review_model_versions,
 )
-from .services import consent_context, feedback_withdraw, feedback_withdraw_all, user_data_archive
 
 View = Callable[..., HttpResponseBase]
 
@@ -49,7 +51,7 @@ def privacy(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def my_data(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = request_user(request)
     answers = list(feedback_list(owner=user))
     context = {
         "predictions": prediction_list(owner=user),
@@ -62,7 +64,7 @@ def my_data(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def download(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = request_user(request)
     response = HttpResponse(user_data_archive(owner=user), content_type="application/zip")
     name = f"ageweb-{user.username}-{timezone.now():%Y%m%d}.zip"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -70,10 +72,7 @@ def download(request: HttpRequest) -> HttpResponse:
 
 
 def _owned_or_404(request: HttpRequest, feedback_id: int) -> Feedback:
-    feedback = feedback_get_owned(owner=_user(request), feedback_id=feedback_id)
-    if feedback is None:
-        raise Http404("No such answer.")
-    return feedback
+    return found_or_404(feedback_get_owned(owner=request_user(request), feedback_id=feedback_id), "No such answer.")
 
 
 @login_required
@@ -87,7 +86,7 @@ def withdraw(request: HttpRequest, feedback_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def withdraw_all(request: HttpRequest) -> HttpResponse:
-    count = feedback_withdraw_all(owner=_user(request))
+    count = feedback_withdraw_all(owner=request_user(request))
     if count:
         messages.success(request, f"Consent withdrawn for {count} face(s): their crops were deleted.")
     else:
@@ -115,7 +114,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @staff_only
 def staff_photo(request: HttpRequest, prediction_id: UUID) -> FileResponse:
     """Any stored photo, for staff (the admin shows it); gone once retention deleted it."""
-    prediction = Prediction.objects.filter(pk=prediction_id).exclude(image="").first()
-    if prediction is None:
-        raise Http404("No such photo (it may have been deleted after the retention period).")
+    prediction = found_or_404(
+        Prediction.objects.filter(pk=prediction_id).exclude(image="").first(),
+        "No such photo (it may have been deleted after the retention period).",
+    )
     return file_response(prediction.image, gone="No such photo.")

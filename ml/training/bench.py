@@ -73,7 +73,7 @@ def main() -> None:
     photo = sample_photo()
     rgb = decode(photo)
     face = estimator.detector.detect(rgb)[0]
-    chip = crop_face(rgb, face, estimator.margin, estimator.size)
+    chip = crop_face(rgb, face, estimator.spec.margin, estimator.spec.input_size)
 
     def one_face(model: Estimator) -> float:
         dist = model.distributions(rgb, [face])[0]
@@ -85,7 +85,7 @@ def main() -> None:
     alone = Estimator(ensemble_dir=no_ensemble, detector=estimator.detector)
     results: dict[str, Any] = {
         "ours": {
-            "model": estimator.version,
+            "model": estimator.spec.version,
             "face": stats(timings(lambda: one_face(estimator), args.repeat)),
             "photo": stats(timings(lambda: alone.estimate(photo), args.repeat)),
             "age_of_sample": round(one_face(estimator), 1),

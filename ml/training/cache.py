@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from ml import data, faces
+from ml.training import detectors
 
 CACHE_DIR = Path(os.environ.get("AGEWEB_CACHE", Path(__file__).resolve().parents[2] / ".cache"))
 SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
@@ -56,7 +57,7 @@ class FaceSet:
 
 
 def cache_path(margin: float, size: int, detector: str = "hog") -> Path:
-    """The cache of crops at ``margin`` and ``size`` placed by ``detector`` (``ml.faces.DETECTORS``)."""
+    """The cache of crops at ``margin`` and ``size`` placed by ``detector`` (``ml.detectors.DETECTORS``)."""
     suffix = "" if detector == "hog" else f"-{detector}"
     return CACHE_DIR / f"faces-m{round(margin * 100)}-s{size}{suffix}.npz"
 
@@ -67,7 +68,7 @@ _detectors: dict[str, faces.Detector] = {}  # one of each per worker process
 def _crop(job: tuple[bytes, float, int, str]) -> tuple[NDArray[np.uint8] | None, bool]:
     blob, margin, size, name = job
     if name not in _detectors:
-        _detectors[name] = faces.make_detector(name)
+        _detectors[name] = detectors.make_detector(name)
     try:
         rgb = faces.decode(blob)
     except faces.ImageError:
@@ -231,7 +232,7 @@ def main() -> None:
     parser.add_argument("--pack", metavar="FILE", help="write the cache's train/val crops as WebP to FILE")
     parser.add_argument("--unpack", metavar="FILE", help="write a cache from a packed FILE (at --margin/--size)")
     parser.add_argument("--quality", type=int, default=80, help="WebP quality for --pack")
-    parser.add_argument("--detector", default="hog", choices=sorted(faces.DETECTORS), help="who places the crops")
+    parser.add_argument("--detector", default="hog", choices=sorted(detectors.DETECTORS), help="who places the crops")
     args = parser.parse_args()
     if args.unpack:
         faceset, margin = unpack(Path(args.unpack))

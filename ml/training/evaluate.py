@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from ml import ages, data, faces
 from ml.inference import DEFAULT_MODEL, MODELS_DIR, Estimator
-from ml.training import cache, report, rival
+from ml.training import cache, detectors, report, rival
 
 
 def labelled_files(source: str | Path, split: str, clean: bool) -> Iterator[tuple[data.Record, bytes]]:
@@ -95,16 +95,16 @@ def predict_all(estimator: Estimator, files: Iterator[tuple[data.Record, bytes]]
 def predict_aligned(estimator: Estimator, export: data.Export, split: str) -> dict[str, Any]:
     """101-way distributions for an export's aligned crops, each scored whole, once."""
     items = export.split(split)
-    margin = float(export.release.get("margin", estimator.margin))
-    if margin < estimator.margin:
-        raise SystemExit(f"the export's crops ({margin} margin) are tighter than the model's ({estimator.margin})")
+    margin = float(export.release.get("margin", estimator.spec.margin))
+    if margin < estimator.spec.margin:
+        raise SystemExit(f"the export's crops ({margin} margin) are tighter than the model's ({estimator.spec.margin})")
     crops = np.stack([faces.decode(export.folder / item["file"]) for item in items]) if items else None
     dist = np.zeros((0, 101), np.float32)
     start = time.perf_counter()
     if crops is not None:
         size = crops.shape[1]
-        if (margin, size) != (estimator.margin, estimator.size):
-            crops = _narrow(crops, margin, estimator.margin, estimator.size)
+        if (margin, size) != (estimator.spec.margin, estimator.spec.input_size):
+            crops = _narrow(crops, margin, estimator.spec.margin, estimator.spec.input_size)
         dist = np.concatenate([estimator.age_model(crops[i : i + 64]) for i in range(0, len(crops), 64)])
     ms = (time.perf_counter() - start) * 1000 / max(len(items), 1)
     return {
@@ -134,7 +134,7 @@ def evaluate_export(estimator: Estimator, args: argparse.Namespace) -> dict[str,
     unknown = np.full(len(rows["age"]), -1)
     result = summarise(rows["age"], rows["dist"], unknown, unknown)
     result.update(
-        model=estimator.version,
+        model=estimator.spec.version,
         split=args.split,
         aligned=True,
         release=export.release.get("release"),
@@ -143,7 +143,7 @@ def evaluate_export(estimator: Estimator, args: argparse.Namespace) -> dict[str,
         stored=report.point_metrics(rows["age"], rows["estimate"]),
     )
     if args.save:
-        np.savez_compressed(args.save, **{k: v for k, v in rows.items() if k != "ms"}, model=estimator.version)
+        np.savez_compressed(args.save, **{k: v for k, v in rows.items() if k != "ms"}, model=estimator.spec.version)
     print(
         f"{result['n']} aligned crops of release {result['release']} ({args.split}), model {result['model']}: "
         f"MAE {result['mae']:.2f} years, within 5 years {result['cs5']:.1%}, 8-group accuracy {result['acc8']:.1%}; "
@@ -211,7 +211,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="folder or .tar(.gz) of UTKFace-named images")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"a folder name under {MODELS_DIR}")
     parser.add_argument(
-        "--detector", choices=sorted(faces.DETECTORS), help="default: the uploads' detector for the model's crops"
+        "--detector", choices=sorted(detectors.DETECTORS), help="default: the uploads' detector for the model's crops"
     )
     parser.add_argument("--split", default="all", choices=["all", "train", "val", "test"])
     parser.add_argument("--clean", action="store_true", help="apply ml.data's cleaning rules")
@@ -227,7 +227,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    detector = faces.make_detector(args.detector) if args.detector else None
+    detector = detectors.make_detector(args.detector) if args.detector else None
     estimator = Estimator(MODELS_DIR / args.model, detector=detector)
     if args.aligned or data.is_export(args.data):
         result = evaluate_export(estimator, args)
@@ -239,7 +239,7 @@ def main() -> None:
         raise SystemExit("no UTKFace-named images found")
     result = summarise(rows["age"], rows["dist"], rows["gender"], rows["race"])
     result.update(
-        model=estimator.version,
+        model=estimator.spec.version,
         split=args.split,
         no_face=int((~rows["detected"].astype(bool)).sum()),
         unreadable=int(rows["unreadable"]),
@@ -248,14 +248,16 @@ def main() -> None:
     if estimator.members:
         ensemble_ages = np.array([estimator.ensemble_age(g) for g in rows["groups8"]])
         result.update(
-            ensemble=[m.version for m in estimator.members],
+            ensemble=[m.spec.version for m in estimator.members],
             acc8_ensemble=round(float((rows["groups8"].argmax(1) == ages.group_of(rows["age"])).mean()), 4),
             mae_ensemble=round(float(np.abs(ensemble_ages - rows["age"]).mean()), 3),
         )
     if args.fit_temperature:  # the distributions are already sharpened by the model's own
-        result["temperature"] = round(estimator.age_model.temperature * fit_temperature(rows["age"], rows["dist"]), 3)
+        result["temperature"] = round(
+            estimator.age_model.spec.temperature * fit_temperature(rows["age"], rows["dist"]), 3
+        )
     if args.save:
-        np.savez_compressed(args.save, **rows, model=estimator.version)
+        np.savez_compressed(args.save, **rows, model=estimator.spec.version)
     if args.rival_save:
         result["rival"] = score_rival(args, set(rows["name"].tolist()), Path(args.rival_save))
     print(

@@ -49,6 +49,7 @@ from tqdm import tqdm
 
 from ml import ages, data, faces
 from ml.inference import DEFAULT_MODEL, MODELS_DIR, Estimate, Estimator, FaceEstimate
+from ml.training import detectors
 from ml.training.evaluate import labelled_files, summarise
 
 FACE_SHARE = 0.78  # HOG's face box side / chip side on UTKFace's 200-px chips
@@ -328,8 +329,8 @@ def _pair(
     """The face's widest served crop alone and in the (decoded, upright) scene, as the model saw them."""
 
     def crop(rgb: faces.RGB, estimate: FaceEstimate) -> faces.RGB:
-        found = faces.Face(estimate.box, estimate.landmarks, estimate.detection_score)
-        return faces.crop_face(rgb, found, max(estimator.age_model.margins), estimator.size)
+        found = faces.Detection(estimate.box, estimate.landmarks, estimate.detection_score)
+        return faces.crop_face(rgb, found, max(estimator.age_model.spec.views), estimator.spec.input_size)
 
     return Pair(
         true_age=placed.record.age,
@@ -348,7 +349,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--detector", choices=sorted(faces.DETECTORS), help="default: the uploads' detector for the model's crops"
+        "--detector", choices=sorted(detectors.DETECTORS), help="default: the uploads' detector for the model's crops"
     )
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"a folder name under {MODELS_DIR}, or a path")
     parser.add_argument("--save", help="write the JSON result to this file")
@@ -361,13 +362,13 @@ def main() -> None:
     pool = list(labelled_files(args.data, args.split, clean=True))
     if not pool:
         raise SystemExit("no UTKFace-named images found")
-    detector = faces.make_detector(args.detector) if args.detector else None
+    detector = detectors.make_detector(args.detector) if args.detector else None
     estimator = Estimator(MODELS_DIR / args.model, detector=detector)
     sheet = ContactSheet(args.sheet_faces) if args.contact_sheet else None
     result = evaluate(estimator, build_scenes(pool, args.photos, args.seed), args.photos, sheet)
     if sheet is not None:
         sheet.save(args.contact_sheet)
-    result.update(model=estimator.version, split=args.split, seed=args.seed, detector=args.detector or "uploads'")
+    result.update(model=estimator.spec.version, split=args.split, seed=args.seed, detector=args.detector or "uploads'")
     print(
         f"{result['photos']} photos, {result['placed']} faces ({args.split} split), model {result['model']}: "
         f"recall {result['recall']:.1%} ({_percent(result['recall_60'])} of faces of 60 px and more), "

@@ -74,7 +74,7 @@ def changes(rng: np.random.Generator) -> dict[str, Change]:
     }
 
 
-def _age(estimator: Estimator, rgb: faces.RGB, face: faces.Face | None) -> float:
+def _age(estimator: Estimator, rgb: faces.RGB, face: faces.Detection | None) -> float:
     if face is None:
         return math.nan
     return float(ages.expected_age(estimator.distributions(rgb, [face])[0]))
@@ -136,7 +136,7 @@ def main() -> None:
     picked = [pool[i] for i in sorted(rng.choice(len(pool), size=min(args.faces, len(pool)), replace=False))]
     estimator = Estimator(MODELS_DIR / args.model)
     result = measure(estimator, picked, args.seed)
-    result.update(model=estimator.version, split=args.split, seed=args.seed)
+    result.update(model=estimator.spec.version, split=args.split, seed=args.seed)
     print(f"{result['n']} {args.split} faces, model {result['model']}: MAE {result['mae']:.3f} unchanged")
     for name, parts in result["changes"].items():
         for how, f in parts.items():

@@ -192,7 +192,7 @@ def train(
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     keras.utils.set_random_seed(cfg["seed"])
     if cfg.get("limit"):
-        train_set = _first(train_set, cfg["limit"])
+        train_set = _head(train_set, cfg["limit"])
         weights = None if weights is None else weights[: cfg["limit"]]
     state = json.loads((run_dir / "state.json").read_text()) if resume and (run_dir / "state.json").exists() else None
     seed = cfg["seed"] + (state["epoch"] if state else 0)
@@ -230,7 +230,7 @@ def _new_model(cfg: dict[str, Any]) -> keras.Model:
     return model
 
 
-def _first(faceset: cache.FaceSet, n: int) -> cache.FaceSet:
+def _head(faceset: cache.FaceSet, n: int) -> cache.FaceSet:
     return cache.FaceSet(*(getattr(faceset, f)[:n] for f in faceset.__dataclass_fields__))
 
 
@@ -272,7 +272,7 @@ def _resolve(path: str) -> Path:
 
 def utkface_faces(cfg: dict[str, Any], data: str | None) -> cache.FaceSet:
     """UTKFace's crops at the config's margin and size, from the face cache (built from ``data``)."""
-    detector = cfg.get("detector", "hog")  # whose boxes place the crops (ml.faces.DETECTORS)
+    detector = cfg.get("detector", "hog")  # whose boxes place the crops (ml.training.detectors.DETECTORS)
     path = cache.cache_path(cfg["margin"], cfg["input_size"], detector)
     if not path.exists():
         if not data:

@@ -11,7 +11,7 @@ import pytest
 import redis
 from websockets.exceptions import InvalidStatus
 
-from estimator.services import WORKER_KEPT_DYING
+from estimator.predictions.services import WORKER_KEPT_DYING
 from tests import photos
 from tests.stack import SiteClient, Stack
 

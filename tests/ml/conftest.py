@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from ml import faces
+from ml.inference import LIVE_DETECT_SIDE, Estimator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,7 +68,19 @@ def shipped_model() -> Path:
     return MODEL_DIR
 
 
-@pytest.fixture(scope="module", params=sorted(faces.DETECTORS))
+@pytest.fixture(scope="session")
+def shipped_estimator(shipped_model: Path) -> Estimator:
+    """The shipped models, loaded once for the whole run (an Estimator is read-only)."""
+    return Estimator(shipped_model)
+
+
+SERVING_DETECTORS = {
+    "uploads": faces.upload_detector,
+    "live": lambda: faces.YuNetDetector(detect_side=LIVE_DETECT_SIDE),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(SERVING_DETECTORS))
 def detector(request: pytest.FixtureRequest) -> faces.Detector:
-    """Each face detector in turn: the tests hold for both."""
-    return faces.make_detector(request.param)
+    """Each detector that serves, in turn: the uploads' and the live frames'."""
+    return SERVING_DETECTORS[request.param]()

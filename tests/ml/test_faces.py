@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from ml import faces
+from ml.training import detectors
 from tests import photos
 
 
@@ -91,7 +92,7 @@ def test_the_eyes_are_level_after_alignment(
 
 def test_the_crop_spans_the_box_plus_the_margin_on_each_side() -> None:
     level = ((42.0, 40.0), (58.0, 40.0), (50.0, 50.0))  # eyes level, then the nose
-    face = faces.Face(box=(30, 30, 40, 40), landmarks=level, score=1.0)
+    face = faces.Detection(box=(30, 30, 40, 40), landmarks=level, score=1.0)
     for margin in (0.0, 0.2, 0.4):
         matrix = faces.alignment_matrix(face, margin, 100)
         corners = [matrix @ np.array([u, v, 1.0]) for u, v in ((0, 0), (99, 99))]
@@ -105,7 +106,7 @@ def test_a_margin_beyond_the_image_replicates_the_border() -> None:
     image = np.zeros((100, 100, 3), np.uint8)
     image[:, :50] = (255, 0, 0)
     image[:, 50:] = (0, 0, 255)
-    face = faces.Face(box=(0, 0, 60, 60), landmarks=((22.0, 20.0), (38.0, 20.0), (30.0, 35.0)), score=1.0)
+    face = faces.Detection(box=(0, 0, 60, 60), landmarks=((22.0, 20.0), (38.0, 20.0), (30.0, 35.0)), score=1.0)
     crop = faces.crop_face(image, face, 0.4, 64)
     assert crop[0, 0].tolist() == [255, 0, 0]  # left of and above the image: replicated red
     assert not (crop.sum(axis=2) == 0).any()  # never black
@@ -118,7 +119,7 @@ def test_a_downscaled_crop_averages_fine_detail_instead_of_aliasing() -> None:
     image = np.zeros((300, 300, 3), np.uint8)
     image[:, ::2] = 255
     level = ((135.0, 120.0), (165.0, 120.0), (150.0, 160.0))
-    face = faces.Face(box=(90, 90, 120, 120), landmarks=level, score=1.0)
+    face = faces.Detection(box=(90, 90, 120, 120), landmarks=level, score=1.0)
     for size in (80, 40):  # 1.5 and 3 source pixels per output pixel
         crop = faces.crop_face(image, face, 0.0, size).astype(np.float64)
         assert crop.mean() == pytest.approx(127.5, abs=2)
@@ -162,7 +163,7 @@ def test_a_face_in_a_large_photo_is_found_on_the_downscaled_copy(
 
 
 def test_the_cascade_adds_only_the_faces_its_first_detector_missed(astronaut: NDArray[np.uint8]) -> None:
-    hog, yunet = faces.HogDetector(), faces.YuNetDetector()
+    hog, yunet = detectors.HogDetector(), faces.YuNetDetector()
     cascade = faces.CascadeDetector(hog, yunet)
     assert cascade.detect(astronaut) == hog.detect(astronaut)  # both found her: HOG's face, once
     gray = np.full_like(astronaut, 128)
@@ -178,7 +179,7 @@ def test_the_upload_detector_finds_a_small_face_in_a_large_photo_that_one_640_px
     canvas = np.random.default_rng(0).integers(80, 140, (1080, 1920, 3)).astype(np.uint8)
     canvas[500:620, 900:1020] = cv2.resize(astronaut[30:250, 120:340], (120, 120), interpolation=cv2.INTER_AREA)
     assert faces.YuNetDetector().detect(canvas) == []  # 40 px on the 640-px copy, scored under 0.7
-    [face] = faces.make_detector("hog+yunet").detect(canvas)
+    [face] = detectors.make_detector("hog+yunet").detect(canvas)
     x, y, w, h = face.box
     assert 900 < x + w / 2 < 1020 and 500 < y + h / 2 < 620
 
@@ -189,7 +190,7 @@ def test_the_second_yunet_pass_skips_photos_the_first_one_saw_whole(astronaut: N
 
 
 class _Blind:
-    def detect(self, rgb: NDArray[np.uint8]) -> list[faces.Face]:
+    def detect(self, rgb: NDArray[np.uint8]) -> list[faces.Detection]:
         return []
 
 
@@ -198,5 +199,5 @@ def test_yunet_finds_faces_that_hog_misses() -> None:
     from skimage import data
 
     tilted = rotate(np.asarray(data.astronaut()), 50.0)
-    assert faces.HogDetector().detect(tilted) == []
+    assert detectors.HogDetector().detect(tilted) == []
     assert len(faces.YuNetDetector().detect(tilted)) == 1

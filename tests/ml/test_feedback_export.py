@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from ml import ages, data, faces
+from ml.inference import Estimator
 from ml.training import cache, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,7 @@ def write_export(folder: Path, rgb: NDArray[np.uint8], detector: faces.Detector,
     lines = []
     for i, split in enumerate(SPLITS):
         x, y, w, h = face.box
-        moved = faces.Face(box=(x + 3 * i, y - 2 * i, w, h), landmarks=face.landmarks, score=face.score)
+        moved = faces.Detection(box=(x + 3 * i, y - 2 * i, w, h), landmarks=face.landmarks, score=face.score)
         age = first_age + 4 * i
         name = f"{age}_{release * 100 + i}.jpg"
         Image.fromarray(faces.crop_face(rgb, moved, 0.1, 128)).save(folder / name, quality=95)
@@ -41,15 +42,24 @@ def write_export(folder: Path, rgb: NDArray[np.uint8], detector: faces.Detector,
 
 
 @pytest.fixture(scope="module")
-def export(tmp_path_factory: pytest.TempPathFactory, astronaut: NDArray[np.uint8], detector: faces.Detector) -> Path:
-    return write_export(tmp_path_factory.mktemp("exports") / "release-1", astronaut, detector, 1, 20)
+def uploads_detector() -> faces.Detector:
+    """Exports hold faces of uploads, found by the uploads' detector."""
+    return faces.upload_detector()
+
+
+@pytest.fixture(scope="module")
+def export(
+    tmp_path_factory: pytest.TempPathFactory, astronaut: NDArray[np.uint8], uploads_detector: faces.Detector
+) -> Path:
+    return write_export(tmp_path_factory.mktemp("exports") / "release-1", astronaut, uploads_detector, 1, 20)
 
 
 @pytest.fixture(scope="module")
 def second_export(
-    tmp_path_factory: pytest.TempPathFactory, astronaut: NDArray[np.uint8], detector: faces.Detector
+    tmp_path_factory: pytest.TempPathFactory, astronaut: NDArray[np.uint8], uploads_detector: faces.Detector
 ) -> Path:
-    return write_export(tmp_path_factory.mktemp("exports") / "release-2", astronaut[:, ::-1].copy(), detector, 2, 50)
+    flipped = astronaut[:, ::-1].copy()
+    return write_export(tmp_path_factory.mktemp("exports") / "release-2", flipped, uploads_detector, 2, 50)
 
 
 def test_an_export_is_recognised_and_read(export: Path, tmp_path: Path) -> None:
@@ -73,7 +83,7 @@ def test_an_export_becomes_training_faces_at_the_configs_size(export: Path) -> N
 
 
 def test_evaluate_scores_an_exports_crops_whole_and_reports_the_shown_estimates(
-    export: Path, shipped_model: Path, tmp_path: Path
+    export: Path, shipped_estimator: Estimator, tmp_path: Path
 ) -> None:
     blank = export.parent / "with-blank"
     if not blank.exists():  # a crop with no face in it: detection would drop it, scoring whole keeps it
@@ -94,9 +104,7 @@ def test_evaluate_scores_an_exports_crops_whole_and_reports_the_shown_estimates(
     assert result["stored"]["n"] == len(items)
     assert result["stored"]["mae"] == round(float(np.abs(shown - labels).mean()), 3)
     # The model's own MAE: each crop through the model once, exactly as it is.
-    from ml.inference import Estimator
-
-    estimator = Estimator(shipped_model)
+    estimator = shipped_estimator
     crops = np.stack([faces.decode(blank / item["file"]) for item in items])
     expected = ages.expected_age(estimator.age_model(crops))
     assert result["mae"] == pytest.approx(float(np.abs(expected - labels).mean()), abs=2e-3)

@@ -12,12 +12,12 @@ from PIL import Image
 
 from ml import ages, faces
 from ml.inference import AGE_GROUPS, Estimator, ImageError
-from ml.training import cache
+from ml.training import cache, detectors
 
 
-@pytest.fixture(scope="module")
-def estimator(shipped_model: Path) -> Estimator:
-    return Estimator(shipped_model)
+@pytest.fixture
+def estimator(shipped_estimator: Estimator) -> Estimator:
+    return shipped_estimator
 
 
 def _encodings(rgb: np.ndarray) -> list[bytes]:
@@ -54,7 +54,7 @@ def test_the_astronaut_gets_a_plausible_age(estimator: Estimator, astronaut: np.
     x, y, w, _ = face.box
     assert 150 < x < 220 and 60 < y < 120 and 70 < w < 110
     assert len(face.landmarks) == 3 and face.detection_score > 0.5  # eyes and nose
-    assert result.model_version == estimator.version and result.versions
+    assert result.model_version == estimator.spec.version and result.versions
 
 
 def test_a_photo_without_faces_gives_an_empty_list(estimator: Estimator) -> None:
@@ -87,11 +87,13 @@ def test_it_is_safe_to_share_between_threads(estimator: Estimator, astronaut_jpe
 def test_training_and_serving_make_the_same_crop(estimator: Estimator, astronaut_jpeg: bytes) -> None:
     """One preprocessing path: the training cache's crop equals the worker's crop (the cache
     built with the detector the shipped model's meta.json names)."""
-    detector = estimator.meta.get("detector", "hog")  # whose boxes placed the training crops
-    training_crop, found = cache._crop((astronaut_jpeg, estimator.margin, estimator.size, detector))
+    detector = estimator.spec.detector  # whose boxes placed the training crops
+    training_crop, found = cache._crop((astronaut_jpeg, estimator.spec.margin, estimator.spec.input_size, detector))
     assert found and training_crop is not None
     rgb = faces.decode(astronaut_jpeg)
-    serving_crop = faces.crop_face(rgb, estimator.detector.detect(rgb)[0], estimator.margin, estimator.size)
+    serving_crop = faces.crop_face(
+        rgb, estimator.detector.detect(rgb)[0], estimator.spec.margin, estimator.spec.input_size
+    )
     assert np.array_equal(training_crop, serving_crop)
     assert estimator.age_model(training_crop[None]) == pytest.approx(estimator.age_model(serving_crop[None]))
 
@@ -138,7 +140,7 @@ def test_litert_gives_the_same_distribution_as_tensorflow(shipped_model: Path, a
     served, on_tf = Model(shipped_model), Model(shipped_model, runtime="keras")
     assert served.runtime == "litert"
     rgb = faces.decode(astronaut_jpeg)
-    chip = faces.crop_face(rgb, faces.YuNetDetector().detect(rgb)[0], served.margin, served.size)
+    chip = faces.crop_face(rgb, faces.YuNetDetector().detect(rgb)[0], served.spec.margin, served.spec.input_size)
     batch = np.stack([chip, chip[:, ::-1], np.zeros_like(chip)])  # the batch size changes between calls
     for crops in (chip[None], batch, chip[None]):
         assert served(crops) == pytest.approx(on_tf(crops), abs=1e-5)
@@ -232,17 +234,20 @@ def test_test_time_augmentation_averages_the_listed_crops_and_their_mirrors(
 
     plain = Model(_with_meta(shipped_model, tmp_path / "a" / "age101"))
     tta = Model(_with_meta(shipped_model, tmp_path / "b" / "age101", tta_margins=[0.05, 0.15], flip_tta=True))
-    assert (plain.margins, plain.flip) == ((plain.margin,), False) and (tta.margins, tta.flip) == ((0.05, 0.15), True)
+    assert (plain.spec.views, plain.spec.flip) == ((plain.spec.margin,), False) and (tta.spec.views, tta.spec.flip) == (
+        (0.05, 0.15),
+        True,
+    )
     face = faces.YuNetDetector().detect(astronaut)[0]
-    crops = [faces.crop_face(astronaut, face, margin, plain.size) for margin in (0.05, 0.15)]
+    crops = [faces.crop_face(astronaut, face, margin, plain.spec.input_size) for margin in (0.05, 0.15)]
     views = np.stack(crops + [crop[:, ::-1] for crop in crops])
     assert tta.predict(astronaut, [face])[0] == pytest.approx(plain(views).mean(axis=0), abs=1e-6)
-    single = faces.crop_face(astronaut, face, plain.margin, plain.size)
+    single = faces.crop_face(astronaut, face, plain.spec.margin, plain.spec.input_size)
     assert plain.predict(astronaut, [face])[0] == pytest.approx(plain(single[None])[0], abs=1e-6)
     # several faces in one call keep their order; None is a pre-aligned chip used whole
     both = tta.predict(astronaut, [None, face])
     assert both[1] == pytest.approx(tta.predict(astronaut, [face])[0], abs=1e-6)
-    whole = faces.crop_or_whole(astronaut, None, 0.0, plain.size)
+    whole = faces.crop_or_whole(astronaut, None, 0.0, plain.spec.input_size)
     assert both[0] == pytest.approx(plain(np.stack([whole, whole[:, ::-1]])).mean(axis=0), abs=1e-6)
 
 
@@ -274,8 +279,13 @@ def test_the_shipped_model_is_calibrated() -> None:
 def test_uploads_use_the_detector_whose_boxes_placed_the_models_training_crops(
     shipped_model: Path, astronaut: np.ndarray, tmp_path: Path
 ) -> None:
-    hog_trained = Estimator(_with_meta(shipped_model, tmp_path / "a" / "age101", detector="hog"))
     yunet_trained = Estimator(_with_meta(shipped_model, tmp_path / "b" / "age101", detector="yunet"))
-    assert hog_trained.detector.detect(astronaut) == faces.HogDetector().detect(astronaut)
     assert yunet_trained.detector.detect(astronaut) == faces.YuNetDetector().detect(astronaut)
-    assert faces.HogDetector().detect(astronaut)[0].box != faces.YuNetDetector().detect(astronaut)[0].box
+    # Serving detects with YuNet only: a model trained on HOG's crops is refused unless a
+    # study hands it the detector that placed them.
+    hog_folder = _with_meta(shipped_model, tmp_path / "a" / "age101", detector="hog")
+    with pytest.raises(ValueError, match="trained on hog's crops"):
+        Estimator(hog_folder)
+    hog = detectors.make_detector("hog+yunet")
+    assert Estimator(hog_folder, detector=hog).detector.detect(astronaut) == hog.detect(astronaut)
+    assert detectors.HogDetector().detect(astronaut)[0].box != faces.YuNetDetector().detect(astronaut)[0].box

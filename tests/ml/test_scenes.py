@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from ml import data, faces
-from ml.training import scenes
+from ml.inference import Estimator
+from ml.training import detectors, scenes
 from ml.training.evaluate import labelled_files
 
 
@@ -65,17 +66,15 @@ def _moved_crop_changes(detector: faces.Detector, pool: list[tuple[data.Record, 
 def test_yunet_follows_a_face_that_moves_more_steadily_than_hog(pool: list[tuple[data.Record, bytes]]) -> None:
     """HOG's boxes jump with its 8-px cell grid, so a face moved a few pixels gets a crop of
     another scale (model card, "Photos, not chips"); YuNet's follow the face."""
-    yunet, hog = _moved_crop_changes(faces.YuNetDetector(), pool), _moved_crop_changes(faces.HogDetector(), pool)
+    yunet, hog = _moved_crop_changes(faces.YuNetDetector(), pool), _moved_crop_changes(detectors.HogDetector(), pool)
     assert len(yunet) == 40  # YuNet found every face at every place
     assert np.median(yunet) < 0.75 * np.median(hog)
 
 
 def test_the_end_to_end_report_scores_the_faces_it_found_and_splits_their_changes_by_size(
-    pool: list[tuple[data.Record, bytes]], shipped_model: Path
+    pool: list[tuple[data.Record, bytes]], shipped_estimator: Estimator
 ) -> None:
-    from ml.inference import Estimator
-
-    estimator = Estimator(shipped_model)
+    estimator = shipped_estimator
     result = scenes.evaluate(estimator, scenes.build_scenes(pool, 4, seed=3), 4)
     assert result["photos"] == 4 and result["placed"] >= 4
     assert result["placed"] == sum(len(s.placed) for s in scenes.build_scenes(pool, 4, seed=3))
@@ -89,11 +88,9 @@ def test_the_end_to_end_report_scores_the_faces_it_found_and_splits_their_change
 
 
 def test_a_size_band_without_faces_has_no_recall_rather_than_nan(
-    pool: list[tuple[data.Record, bytes]], shipped_model: Path
+    pool: list[tuple[data.Record, bytes]], shipped_estimator: Estimator
 ) -> None:
-    from ml.inference import Estimator
-
-    result = scenes.evaluate(Estimator(shipped_model), scenes.build_scenes(pool, 1, seed=3), 1)
+    result = scenes.evaluate(shipped_estimator, scenes.build_scenes(pool, 1, seed=3), 1)
     bands = result["recall_by_size"].values()
     assert any(band["n"] == 0 for band in bands)  # one photo holds at most three faces: four bands
     for band in bands:
@@ -102,11 +99,9 @@ def test_a_size_band_without_faces_has_no_recall_rather_than_nan(
 
 
 def test_the_contact_sheet_shows_the_faces_that_moved_most_as_the_model_saw_them(
-    pool: list[tuple[data.Record, bytes]], shipped_model: Path, tmp_path: Path
+    pool: list[tuple[data.Record, bytes]], shipped_estimator: Estimator, tmp_path: Path
 ) -> None:
-    from ml.inference import Estimator
-
-    estimator = Estimator(shipped_model)
+    estimator = shipped_estimator
     everyone = scenes.ContactSheet(size=100)  # large enough to keep every face
     result = scenes.evaluate(estimator, scenes.build_scenes(pool, 4, seed=3), 4, everyone)
     assert len(everyone.pairs) == result["chip_vs_scene"]["n"] >= 3
@@ -117,16 +112,18 @@ def test_the_contact_sheet_shows_the_faces_that_moved_most_as_the_model_saw_them
     assert [p.change for p in top] == sorted((p.change for p in everyone.pairs), reverse=True)[:2]
     for pair in top:
         assert pair.change == pytest.approx(abs(pair.photo_age - pair.chip_age))
-        assert pair.chip_crop.shape == pair.photo_crop.shape == (estimator.size, estimator.size, 3)
+        assert (
+            pair.chip_crop.shape == pair.photo_crop.shape == (estimator.spec.input_size, estimator.spec.input_size, 3)
+        )
         # the same face both times: the middle of its two crops (the face, not what lies around
         # it) is closer to each other than to the middle of any other face's photo crop
         same = _middle_distance(pair.chip_crop, pair.photo_crop)
         others = [_middle_distance(pair.chip_crop, p.photo_crop) for p in everyone.pairs if p is not pair]
         assert same < min(others)
     image = sheet.save(tmp_path / "sheet.png")
-    assert image.size[0] > 4 * 2 * estimator.size and (tmp_path / "sheet.png").stat().st_size > 0
+    assert image.size[0] > 4 * 2 * estimator.spec.input_size and (tmp_path / "sheet.png").stat().st_size > 0
     # the chip's crop is drawn where the sheet says: top left, from the first pair
-    drawn = np.asarray(image)[10 : 10 + estimator.size, 10 : 10 + estimator.size]
+    drawn = np.asarray(image)[10 : 10 + estimator.spec.input_size, 10 : 10 + estimator.spec.input_size]
     assert np.array_equal(drawn, top[0].chip_crop)
 
 

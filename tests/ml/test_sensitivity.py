@@ -39,9 +39,9 @@ def test_each_change_changes_what_its_name_says_and_leaves_the_face(chips: list[
 
 
 def test_the_report_measures_no_change_as_none_and_a_changed_face_as_moved(
-    shipped_model: Path, chips: list[tuple[int, bytes]]
+    shipped_estimator: Estimator, chips: list[tuple[int, bytes]]
 ) -> None:
-    estimator = Estimator(shipped_model)
+    estimator = shipped_estimator
     named = {"none": lambda rgb: rgb, "darker": lambda rgb: (rgb // 3).astype(np.uint8)}
     report = sensitivity.measure(estimator, chips[:6], named=named)
     assert report["n"] >= 5  # the faces found in their chips

@@ -27,7 +27,9 @@ def tiny_faces(utkface_sample: Path) -> cache.FaceSet:
 def test_two_steps_of_training_checkpoint_resume_and_export(
     tiny_faces: cache.FaceSet, tmp_path: Path, astronaut: np.ndarray
 ) -> None:
-    cfg = train.load_config(CONFIG, ["input_size=64", "batch_size=4", "limit=8", "head_epochs=1", "epochs=2"])
+    cfg = train.load_config(
+        CONFIG, ["input_size=64", "batch_size=4", "limit=8", "head_epochs=1", "epochs=2", "detector=yunet"]
+    )
     run = tmp_path / "run"
     best = train.train(cfg, tiny_faces, tiny_faces, run)
     assert best.exists() and (run / "last.keras").exists()

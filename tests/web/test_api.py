@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.services import user_token
 from estimator.models import Prediction
-from estimator.services import prediction_create
+from estimator.predictions.services import prediction_create
 from tests import photos
 from tests.web.conftest import PASSWORD, upload
 

@@ -15,7 +15,7 @@ from django.test import Client
 from accounts.models import User
 from ageweb.asgi import application
 from estimator.models import Prediction
-from estimator.services import prediction_create, prediction_delete, prediction_run
+from estimator.predictions.services import prediction_create, prediction_delete, prediction_run
 from tests import photos
 from tests.web.conftest import upload
 
@@ -43,7 +43,7 @@ def communicator(prediction: Prediction, user: User | None, origin: bytes = b"ht
 
 @pytest.fixture
 def prediction(user: User) -> Prediction:
-    with mock.patch("estimator.services.prediction_enqueue"):  # stays queued until the test runs it
+    with mock.patch("estimator.predictions.services.prediction_enqueue"):  # stays queued until the test runs it
         return prediction_create(owner=user, image=upload(photos.face_photo()))
 
 

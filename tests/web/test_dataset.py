@@ -17,9 +17,9 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.services import user_delete
 from ageweb.celery import app
-from estimator.feedback.services import feedback_withdraw
+from estimator.feedback.consent import feedback_withdraw
 from estimator.models import DatasetRelease, Feedback, Prediction
-from estimator.tasks import delete_expired_photos
+from estimator.predictions.tasks import delete_expired_photos
 from ml import data as ml_data
 from tests.web.feedback_helpers import answer, done_prediction, make_staff, media_files, token_client
 from tests.web.test_api import assert_error

@@ -12,9 +12,9 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from estimator.crops import crop_geometry
 from estimator.models import Feedback, Prediction
 from ml import faces
+from ml.inference import shipped_spec
 from tests.web.feedback_helpers import answer, done_prediction, feedback_url, media_files
 from tests.web.test_api import assert_error
 
@@ -71,7 +71,8 @@ def test_consent_keeps_the_aligned_training_crop_apart_from_the_photo(
     assert feedback.crop.name.startswith("faces/") and feedback.crop.name.endswith(".jpg")
     assert media_files("faces") == [Path(feedback.crop.path)]
     assert len(media_files("predictions")) == 2  # the photo and its thumbnail, untouched
-    margin, size = crop_geometry()
+    spec = shipped_spec()
+    margin, size = spec.margin, spec.input_size
     with feedback.crop.open("rb") as stored:
         kept = np.asarray(Image.open(io.BytesIO(stored.read())).convert("RGB"), np.float64)
     # The same crop the model's training pipeline cuts from the stored photo, through ml.faces.
@@ -79,7 +80,7 @@ def test_consent_keeps_the_aligned_training_crop_apart_from_the_photo(
     with prediction.image.open("rb") as photo:
         expected = faces.crop_face(
             faces.decode(photo.read()),
-            faces.Face(box=(face.x, face.y, face.width, face.height), landmarks=tuple(map(tuple, face.landmarks)),
+            faces.Detection(box=tuple(map(round, face.crop_box)), landmarks=tuple(map(tuple, face.landmarks)),
                        score=face.detection_score),
             margin,
             size,
@@ -147,7 +148,7 @@ def test_an_unknown_face_gets_a_clear_error(api: APIClient, prediction: Predicti
 
 
 def test_an_unfinished_prediction_cannot_be_answered_yet(api: APIClient, user: User) -> None:
-    from estimator.services import prediction_create
+    from estimator.predictions.services import prediction_create
     from tests import photos
     from tests.web.conftest import upload
 

@@ -16,6 +16,7 @@ from PIL import Image
 from accounts.models import User
 from accounts.services import user_token
 from ageweb.asgi import application
+from estimator.live import frames
 from estimator.models import Prediction
 from tests import photos
 from tests.web.test_consumers import session_cookie
@@ -220,7 +221,7 @@ def test_a_frame_the_workers_never_answer_is_given_up_as_busy(by_token: Connect,
     settings.AGEWEB_LIVE_FRAME_TIMEOUT = 1
 
     async def scenario() -> None:
-        with mock.patch("estimator.live.frame_dispatch", mock.AsyncMock()):  # a lost frame
+        with mock.patch("estimator.live.frames.frame_dispatch", mock.AsyncMock()):  # a lost frame
             ws = by_token()
             await ws.connect()
             await ws.send_to(bytes_data=FRAME)
@@ -237,9 +238,7 @@ def test_frames_go_through_the_celery_task_when_there_is_a_worker(by_token: Conn
     settings.AGEWEB_RUN_TASKS_IN_PROCESS = False  # the test settings run Celery tasks eagerly
 
     async def scenario() -> None:
-        with mock.patch(
-            "estimator.tasks.frame_estimate", wraps=__import__("estimator.live").live.frame_estimate
-        ) as spy:
+        with mock.patch("estimator.live.tasks.frame_estimate", wraps=frames.frame_estimate) as spy:
             ws = by_token()
             await ws.connect()
             await ws.send_to(bytes_data=FRAME)

@@ -22,10 +22,11 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import user_delete
-from estimator import tasks  # noqa: F401 (registers predict_age, which runs eagerly on commit)
-from estimator.feedback.services import feedback_review, photos_delete_expired
+from estimator.feedback.review import feedback_review
 from estimator.models import Feedback, Prediction
-from estimator.services import PHOTO_MISSING, prediction_create, prediction_run
+from estimator.predictions import tasks  # noqa: F401 (registers predict_age, which runs eagerly on commit)
+from estimator.predictions.retention import photos_delete_expired
+from estimator.predictions.services import PHOTO_MISSING, prediction_create, prediction_run
 from tests import photos
 from tests.stack import ObjectStore
 from tests.web.conftest import upload

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from estimator.models import Prediction
-from estimator.services import prediction_create
+from estimator.predictions.services import prediction_create
 from tests import photos
 from tests.web.conftest import upload
 

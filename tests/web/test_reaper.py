@@ -11,9 +11,9 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from accounts.models import User
-from estimator import services, tasks
 from estimator.models import Prediction
-from estimator.services import prediction_create, prediction_run, predictions_reap
+from estimator.predictions import services, tasks
+from estimator.predictions.services import prediction_create, prediction_run, predictions_reap
 from tests import photos
 from tests.web.conftest import upload
 
@@ -112,7 +112,7 @@ def test_a_task_that_finds_the_database_down_is_retried_not_failed(user: User) -
             raise OperationalError("connection refused")  # what Django raises when PostgreSQL restarts
         return real(prediction_id=prediction_id, task_id=task_id)
 
-    with mock.patch("estimator.tasks.prediction_run", side_effect=down_once):
+    with mock.patch("estimator.predictions.tasks.prediction_run", side_effect=down_once):
         tasks.predict_age.apply(args=[str(prediction.id)], task_id="task-1", throw=False)
     prediction.refresh_from_db()
     assert prediction.status == Status.DONE

@@ -9,7 +9,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from estimator.feedback.services import feedback_withdraw
+from estimator.feedback.consent import feedback_withdraw
 from estimator.models import Feedback, Prediction
 from tests.web.feedback_helpers import answer, done_prediction, make_staff, token_client
 from tests.web.test_api import assert_error

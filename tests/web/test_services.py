@@ -18,9 +18,9 @@ from PIL import Image
 
 from accounts.models import User
 from ageweb.celery import app as celery_app
-from estimator import services
 from estimator.models import Face, Prediction
-from estimator.services import prediction_create, prediction_delete, prediction_fail, prediction_run
+from estimator.predictions import services
+from estimator.predictions.services import prediction_create, prediction_delete, prediction_fail, prediction_run
 from tests import photos
 from tests.web.conftest import upload
 
@@ -242,7 +242,7 @@ def test_the_stored_photo_is_what_the_model_sees(user: User) -> None:
             return FakeEstimator().estimate(image)
 
     prediction = queued(user, photos.rotated_by_exif())
-    with mock.patch("estimator.services.load_estimator", return_value=Spy()):
+    with mock.patch("estimator.predictions.services.load_estimator", return_value=Spy()):
         prediction_run(prediction_id=prediction.id)
     assert Image.open(io.BytesIO(seen[0])).size == (200, 300)  # upright, as stored
 

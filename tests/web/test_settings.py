@@ -131,7 +131,7 @@ def test_an_endpoint_without_a_bucket_is_refused_rather_than_storing_photos_loca
 
 def test_starting_the_site_and_the_tasks_does_not_import_tensorflow() -> None:
     code = (
-        "import sys, ageweb.asgi, ageweb.celery, estimator.tasks, estimator.services; "
+        "import sys, ageweb.asgi, ageweb.celery, estimator.predictions.tasks, estimator.predictions.services; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras'}))"
     )
     result = django_setup("ageweb.settings.local", {"AGEWEB_ESTIMATOR": "ml.inference.Estimator"}, code)

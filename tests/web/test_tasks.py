@@ -10,9 +10,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from accounts.models import User
 from ageweb.celery import app as celery_app
-from estimator import tasks
 from estimator.models import Prediction
-from estimator.services import prediction_create
+from estimator.predictions import tasks
+from estimator.predictions.services import prediction_create
 from tests import photos
 from tests.fakes import CountingEstimator
 from tests.web.conftest import upload
@@ -54,7 +54,7 @@ def test_it_runs_a_prediction_by_its_id(prediction: Prediction) -> None:
 
 
 def test_it_records_a_time_limit_as_a_readable_failure(prediction: Prediction) -> None:
-    with mock.patch("estimator.tasks.prediction_run", side_effect=SoftTimeLimitExceeded()):
+    with mock.patch("estimator.predictions.tasks.prediction_run", side_effect=SoftTimeLimitExceeded()):
         tasks.predict_age(str(prediction.id))
     prediction.refresh_from_db()
     assert prediction.status == Status.FAILED

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from estimator.feedback.services import photos_delete_expired
+from estimator.predictions.retention import photos_delete_expired
 
 
 class Command(BaseCommand):

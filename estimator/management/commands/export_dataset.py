@@ -9,7 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from estimator.feedback.services import dataset_export
+from estimator.feedback.export import dataset_export
 
 
 class Command(BaseCommand):

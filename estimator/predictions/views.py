@@ -13,21 +13,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import User
+from ageweb.http import found_or_404, request_user
 from ageweb.throttles import rate_limited
 
-from .feedback.selectors import feedback_list
-from .feedback.serializers import FeedbackSerializer
-from .feedback.services import consent_context
-from .forms import UploadForm
-from .selectors import prediction_get_or_404, prediction_list
+from ..feedback.consent import consent_context
+from ..feedback.selectors import feedback_list
+from ..feedback.serializers import FeedbackSerializer
+from ..forms import UploadForm
+from .selectors import NO_SUCH_PREDICTION, prediction_get, prediction_list
 from .serializers import PredictionSerializer
 from .services import TooManyUnfinished, prediction_create, prediction_delete
-
-
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # login_required has run
-    return request.user
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -43,7 +38,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            prediction = prediction_create(owner=_user(request), image=form.cleaned_data["image"])
+            prediction = prediction_create(owner=request_user(request), image=form.cleaned_data["image"])
         except ValidationError as error:
             form.add_error("image", error)
         except TooManyUnfinished as error:
@@ -58,11 +53,13 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def result(request: HttpRequest, prediction_id: UUID) -> HttpResponse:
-    prediction = prediction_get_or_404(owner=_user(request), prediction_id=prediction_id)
+    prediction = found_or_404(
+        prediction_get(owner=request_user(request), prediction_id=prediction_id), NO_SUCH_PREDICTION
+    )
     data = PredictionSerializer(prediction).data  # the page starts from this, then listens
     answers = {
         str(feedback.face.index): FeedbackSerializer(feedback).data
-        for feedback in feedback_list(owner=_user(request)).filter(face__prediction=prediction)
+        for feedback in feedback_list(owner=request_user(request)).filter(face__prediction=prediction)
     }
     context = {"prediction": prediction, "data": data, "answers": answers, **consent_context()}
     return render(request, "estimator/result.html", context)
@@ -75,7 +72,7 @@ def live(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def history(request: HttpRequest) -> HttpResponse:
-    page = Paginator(prediction_list(owner=_user(request)), 24).get_page(request.GET.get("page"))
+    page = Paginator(prediction_list(owner=request_user(request)), 24).get_page(request.GET.get("page"))
     context = {"page": page, "retention_days": settings.AGEWEB_PHOTO_RETENTION_DAYS}
     return render(request, "estimator/history.html", context)
 
@@ -83,6 +80,10 @@ def history(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def delete(request: HttpRequest, prediction_id: UUID) -> HttpResponse:
-    prediction_delete(prediction=prediction_get_or_404(owner=_user(request), prediction_id=prediction_id))
+    prediction_delete(
+        prediction=found_or_404(
+            prediction_get(owner=request_user(request), prediction_id=prediction_id), NO_SUCH_PREDICTION
+        )
+    )
     messages.success(request, "The prediction and its photo were deleted.")
     return redirect("estimator:history")

@@ -1,9 +1,10 @@
 """Business logic of predictions: create and enqueue, run the model, record, broadcast, delete.
 
-The flow: ``prediction_create`` (API or page) validates and stores the photo, then enqueues
-``tasks.predict_age`` after commit; the task calls ``prediction_run``, which asks the
-estimator for faces and ages, stores them and broadcasts to the prediction's group,
-which ``consumers.PredictionConsumer`` relays to the page.
+The flow: ``prediction_create`` (API or page) validates and stores the photo, then, after
+commit, dispatches ``tasks.predict_age`` (``estimator.dispatch``); the task calls
+``prediction_run``, which asks the estimator (``ml.inference``) for faces and ages, stores
+them and broadcasts to the prediction's group, which ``consumer.PredictionConsumer``
+relays to the page.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from asgiref.sync import async_to_sync
-from celery import signature
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.files import File
@@ -29,11 +29,11 @@ from kombu.exceptions import OperationalError
 from accounts.models import User
 from ageweb.metrics import PREDICTION_LATENCY, PREDICTIONS
 
-from .background import run_in_background
-from .files import file_read
-from .images import image_clean, image_read
-from .loader import load_estimator
-from .models import Face, Prediction
+from ..dispatch import dispatch
+from ..files import file_read
+from ..images import image_clean, image_read
+from ..loader import load_estimator
+from ..models import Face, Prediction
 
 if TYPE_CHECKING:
     from ml.inference import Estimate, FaceEstimate
@@ -90,12 +90,8 @@ def _check_unfinished(owner: User) -> None:
 
 def prediction_enqueue(*, prediction_id: UUID) -> None:
     """Queue the task; if the broker is down the row stays queued and the reaper queues it later."""
-    task = signature(PREDICT_TASK, args=[str(prediction_id)])
-    if settings.AGEWEB_RUN_TASKS_IN_PROCESS:
-        run_in_background(task.apply)
-        return
     try:
-        task.apply_async()
+        dispatch(PREDICT_TASK, args=[str(prediction_id)])
     except OperationalError:
         logger.exception("Could not queue prediction %s; the reaper will queue it again", prediction_id)
 
@@ -151,7 +147,7 @@ def _prediction_claim(prediction_id: UUID, task_id: str | None) -> Prediction | 
     return prediction
 
 
-def _face(prediction: Prediction, index: int, face: FaceEstimate) -> Face:
+def _face_row(prediction: Prediction, index: int, face: FaceEstimate) -> Face:
     x, y, w, h = (round(float(v)) for v in face.box)
     left, top = min(max(x, 0), prediction.width), min(max(y, 0), prediction.height)
     return Face(
@@ -159,7 +155,7 @@ def _face(prediction: Prediction, index: int, face: FaceEstimate) -> Face:
         index=index,
         x=left,
         y=top,
-        width=max(min(x + w, prediction.width) - left, 0),  # detectors may reach past the edge
+        width=max(min(x + w, prediction.width) - left, 0),  # shown clipped; detected_box keeps the edge
         height=max(min(y + h, prediction.height) - top, 0),
         detection_score=float(face.detection_score),
         age=float(face.age),
@@ -170,6 +166,7 @@ def _face(prediction: Prediction, index: int, face: FaceEstimate) -> Face:
         ensemble_age=None if face.ensemble_age is None else float(face.ensemble_age),
         distribution=[float(p) for p in face.distribution],
         landmarks=[[float(px), float(py)] for px, py in face.landmarks],
+        detected_box=[x, y, w, h],
     )
 
 
@@ -179,7 +176,7 @@ def _prediction_store(prediction_id: UUID, estimate: Estimate) -> Prediction | N
         if prediction is None:
             return None  # deleted meanwhile, or failed by a time limit
         prediction.faces.all().delete()  # a rerun replaces, never duplicates
-        Face.objects.bulk_create(_face(prediction, i, face) for i, face in enumerate(estimate.faces))
+        Face.objects.bulk_create(_face_row(prediction, i, face) for i, face in enumerate(estimate.faces))
         prediction.status = Status.DONE
         prediction.model_version = estimate.model_version[:100]
         prediction.model_versions = dict(estimate.versions)

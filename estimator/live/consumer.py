@@ -1,4 +1,4 @@
-"""Websockets: a prediction's updates for its page, and the live webcam stream."""
+"""``/ws/live/``: binary webcam frames in, one JSON answer per frame out (README: "Live webcam")."""
 
 from __future__ import annotations
 
@@ -9,62 +9,23 @@ import logging
 import time
 from typing import Any
 
-from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from ageweb.metrics import LIVE_FRAMES
 from ml.tracking import Tracker
 
-from . import live
-from .selectors import prediction_get
-from .serializers import PredictionSerializer
-from .services import prediction_group
+from . import frames, slots
 
 logger = logging.getLogger(__name__)
 
-NOT_FOUND = 4404  # close code: no such prediction for this user (or not logged in)
-# Close codes of /ws/live/ (README: "Live webcam").
+# Close codes (README: "Live webcam").
 UNAUTHENTICATED = 4401
 IDLE = 4408
 TOO_MANY_CONNECTIONS = 4409
 TOO_FAST = 4429
 NOT_A_FRAME = {"code": "not_a_frame", "message": "Send each frame as a binary message (JPEG, PNG or WebP)."}
 BUSY = {"code": "busy", "message": "The server is busy and dropped this frame; the next one may fare better."}
-
-
-@database_sync_to_async
-def _prediction_data(user: Any, prediction_id: str) -> dict[str, Any] | None:
-    prediction = prediction_get(owner=user, prediction_id=prediction_id)
-    return None if prediction is None else dict(PredictionSerializer(prediction).data)
-
-
-class PredictionConsumer(AsyncJsonWebsocketConsumer):
-    group: str | None = None
-
-    async def connect(self) -> None:
-        self.prediction_id = str(self.scope["url_route"]["kwargs"]["prediction_id"])
-        if await _prediction_data(self.scope["user"], self.prediction_id) is None:
-            await self.close(code=NOT_FOUND)
-            return
-        self.group = prediction_group(self.prediction_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-        await self.send_current()  # after joining the group, so no change can slip between
-
-    async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def prediction_changed(self, event: dict[str, Any]) -> None:
-        await self.send_current()
-
-    async def send_current(self) -> None:
-        data = await _prediction_data(self.scope["user"], self.prediction_id)
-        if data is None:  # deleted meanwhile
-            await self.close(code=NOT_FOUND)
-            return
-        await self.send_json(data)
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -84,7 +45,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=UNAUTHENTICATED, reason="Log in (or send an API token) to stream.")
             return
         self.user_id: int = user.pk
-        self.slot = await live.slot_take(user_id=self.user_id, channel=self.channel_name)
+        self.slot = await slots.slot_take(user_id=self.user_id, channel=self.channel_name)
         if self.slot is None:
             limit = settings.AGEWEB_LIVE_MAX_CONNECTIONS
             await self.close(code=TOO_MANY_CONNECTIONS, reason=f"At most {limit} live streams at once per user.")
@@ -101,7 +62,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self.watchdog is not None:
             self.watchdog.cancel()
         if self.slot is not None:
-            await live.slot_free(user_id=self.user_id, slot=self.slot, channel=self.channel_name)
+            await slots.slot_free(user_id=self.user_id, slot=self.slot, channel=self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         now = self.last_frame = time.monotonic()
@@ -113,7 +74,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             limit = settings.AGEWEB_LIVE_MAX_FPS
             await self.close(code=TOO_FAST, reason=f"More than {limit} frames a second; send fewer.")
             return
-        problem = live.frame_problem(bytes_data)
+        problem = frames.frame_problem(bytes_data)
         if problem is not None:
             await self.send_json({"type": "error", "seq": seq, "code": problem.code, "message": problem.message})
             return
@@ -137,7 +98,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def start(self, seq: int, arrived: float, frame: bytes) -> None:
         self.in_flight = (seq, arrived)
         try:
-            await live.frame_dispatch(frame=frame, seq=seq, reply_to=self.channel_name)
+            await frames.frame_dispatch(frame=frame, seq=seq, reply_to=self.channel_name)
         except Exception:  # the broker is down: say so and take the next frame
             logger.warning("Could not queue a live frame", exc_info=True)
             await self.live_result({"seq": seq, "error": BUSY})
@@ -150,7 +111,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.in_flight = None
         answer = {k: v for k, v in event.items() if k not in ("type", "seq")}
         ms = (time.monotonic() - arrived) * 1000
-        message = live.frame_answer(tracker=self.tracker, seq=seq, answer=answer, ms=ms)
+        message = frames.frame_answer(tracker=self.tracker, seq=seq, answer=answer, ms=ms)
         LIVE_FRAMES.labels(outcome=message["type"]).inc()  # counted, never kept
         await self.send_json(message)
         if self.waiting is not None:
@@ -176,7 +137,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await layer.send(me, {"type": "live.idle"})
                 return
             if self.slot is not None and tick % 20 == 0:  # every 10 s
-                await live.slot_keep(user_id=self.user_id, slot=self.slot)
+                await slots.slot_keep(user_id=self.user_id, slot=self.slot)
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content))

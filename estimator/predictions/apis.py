@@ -17,12 +17,12 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
-from accounts.models import User
 from ageweb.api_errors import ErrorSerializer
+from ageweb.http import found_or_404, request_user
 
-from .files import file_response
-from .models import Prediction
-from .selectors import prediction_get_or_404, prediction_list
+from ..files import file_response
+from ..models import Prediction
+from .selectors import NO_SUCH_PREDICTION, prediction_get, prediction_list
 from .serializers import PredictionCreateSerializer, PredictionSerializer
 from .services import TooManyUnfinished, prediction_create, prediction_delete
 
@@ -41,10 +41,8 @@ ERRORS = {
 }
 
 
-def _user(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # IsAuthenticated has run
-    return user
+def _owned(request: Request, prediction_id: UUID) -> Prediction:
+    return found_or_404(prediction_get(owner=request_user(request), prediction_id=prediction_id), NO_SUCH_PREDICTION)
 
 
 class PredictionListCreateApi(generics.ListAPIView[Prediction]):
@@ -56,7 +54,7 @@ class PredictionListCreateApi(generics.ListAPIView[Prediction]):
         return [ScopedRateThrottle()] if self.request.method == "POST" else []
 
     def get_queryset(self) -> Any:
-        return prediction_list(owner=_user(self.request))
+        return prediction_list(owner=request_user(self.request))
 
     @extend_schema(summary="List your predictions, newest first", responses={200: PredictionSerializer(many=True)})
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -71,14 +69,12 @@ class PredictionListCreateApi(generics.ListAPIView[Prediction]):
         serializer = PredictionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            created = prediction_create(owner=_user(request), image=serializer.validated_data["image"])
+            created = prediction_create(owner=request_user(request), image=serializer.validated_data["image"])
         except DjangoValidationError as error:  # the photo was refused: say so under its field
             raise ValidationError({"image": error.messages}, code=error.code) from None
         except TooManyUnfinished as error:
             raise TooManyUnfinishedError(str(error)) from None
-        prediction = prediction_get_or_404(
-            owner=_user(request), prediction_id=created.id
-        )  # read back: an eager task may have run
+        prediction = _owned(request, created.id)  # read back: an eager task may have run
         data = PredictionSerializer(prediction, context={"request": request}).data
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["page_url"]})
 
@@ -86,12 +82,12 @@ class PredictionListCreateApi(generics.ListAPIView[Prediction]):
 class PredictionDetailApi(APIView):
     @extend_schema(summary="Read one prediction", responses={200: PredictionSerializer, 404: ERRORS[404]})
     def get(self, request: Request, prediction_id: UUID) -> Response:
-        prediction = prediction_get_or_404(owner=_user(request), prediction_id=prediction_id)
+        prediction = _owned(request, prediction_id)
         return Response(PredictionSerializer(prediction, context={"request": request}).data)
 
     @extend_schema(summary="Delete a prediction and its photo", responses={204: None, 404: ERRORS[404]})
     def delete(self, request: Request, prediction_id: UUID) -> Response:
-        prediction_delete(prediction=prediction_get_or_404(owner=_user(request), prediction_id=prediction_id))
+        prediction_delete(prediction=_owned(request, prediction_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -107,7 +103,7 @@ class PredictionImageApi(APIView):
         responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: ERRORS[404]},
     )
     def get(self, request: Request, prediction_id: UUID) -> FileResponse:
-        return _jpeg_response(prediction_get_or_404(owner=_user(request), prediction_id=prediction_id).image)
+        return _jpeg_response(_owned(request, prediction_id).image)
 
 
 class PredictionThumbnailApi(APIView):
@@ -116,7 +112,7 @@ class PredictionThumbnailApi(APIView):
         responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: ERRORS[404]},
     )
     def get(self, request: Request, prediction_id: UUID) -> FileResponse:
-        prediction = prediction_get_or_404(owner=_user(request), prediction_id=prediction_id)
+        prediction = _owned(request, prediction_id)
         if not prediction.image:  # deleted after the retention period, thumbnail and all
             return _jpeg_response(prediction.image)
         return _jpeg_response(prediction.thumbnail or prediction.image)  # photos stored before thumbnails

@@ -1,23 +1,21 @@
-"""Celery interface to the services: fetch by id, run, record any failure a person can read."""
+"""Celery interface to the prediction services: fetch by id, run, record any failure a person can read.
+
+Task names stay ``estimator.tasks.*``: queued messages and the beat schedule name them."""
 
 from __future__ import annotations
 
-import base64
 import logging
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import async_to_sync
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from .feedback.services import photos_delete_expired
-from .live import frame_estimate
-from .loader import load_estimator
+from ..loader import load_estimator
+from .retention import photos_delete_expired
 from .services import prediction_fail, prediction_run, predictions_reap
 
 logger = logging.getLogger(__name__)
@@ -48,15 +46,6 @@ def predict_age(self: Any, prediction_id: str) -> None:
         logger.exception("predict_age failed for %s", prediction_id)
         prediction_fail(prediction_id=pk, reason=UNEXPECTED)
         raise
-
-
-# A live frame is worth something for a moment only: never retried or redelivered (a lost
-# frame is simply replaced by the next), and it expires unread (live.frame_dispatch).
-@shared_task(name="estimator.tasks.live_frame", acks_late=False, reject_on_worker_lost=False, ignore_result=True)
-def live_frame(frame: str, reply_to: str, seq: int) -> None:
-    """Estimate one base64 frame and send the answer to the stream's consumer."""
-    answer = frame_estimate(frame=base64.b64decode(frame))
-    async_to_sync(get_channel_layer().send)(reply_to, {"type": "live.result", "seq": seq, **answer})
 
 
 @shared_task(name="estimator.tasks.reap_stale_predictions", ignore_result=True)

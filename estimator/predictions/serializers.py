@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from ml.inference import AGE_GROUPS, MAX_FACES
 
-from .models import Face, Prediction
+from ..models import Face, Prediction
 
 
 def _ordered_groups(groups: dict[str, float] | None) -> list[dict[str, Any]] | None:

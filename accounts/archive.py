@@ -1,0 +1,93 @@
+"""A person's own data: everything held about them, as one zip they can download."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+from estimator.files import file_read
+from estimator.models import Face, Feedback, Prediction
+from estimator.predictions.selectors import prediction_list
+
+from .models import User
+
+
+def user_data_archive(*, owner: User) -> bytes:
+    """A zip of everything held about ``owner``: data.json, their photos and kept crops."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        predictions = prediction_list(owner=owner).prefetch_related("faces__feedback")
+        exported = [_prediction_data(prediction, archive) for prediction in predictions]
+        account = {"username": owner.username, "email": owner.email, "date_joined": owner.date_joined.isoformat()}
+        archive.writestr("data.json", json.dumps({"account": account, "predictions": exported}, indent=1, default=str))
+    return out.getvalue()
+
+
+def _prediction_data(prediction: Prediction, archive: zipfile.ZipFile) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": prediction.pk,
+        "status": prediction.status,
+        "failure_reason": prediction.failure_reason,
+        "width": prediction.width,
+        "height": prediction.height,
+        "model_version": prediction.model_version,
+        "model_versions": prediction.model_versions,
+        "too_small": prediction.too_small,
+        "created_at": prediction.created_at,
+        "started_at": prediction.started_at,
+        "finished_at": prediction.finished_at,
+        "faces": [_face_data(face, archive) for face in prediction.faces.all()],
+    }
+    photo = _stored_or_none(prediction.image)
+    if photo is not None:
+        data["photo_file"] = f"photos/{prediction.pk}.jpg"
+        archive.writestr(data["photo_file"], photo)
+    return data
+
+
+def _face_data(face: Face, archive: zipfile.ZipFile) -> dict[str, Any]:
+    return {
+        "index": face.index,
+        "box": {"x": face.x, "y": face.y, "width": face.width, "height": face.height},
+        "age": face.age,
+        "interval": [face.age_low, face.age_high],
+        "groups": face.groups,
+        "ensemble_groups": face.ensemble_groups,
+        "ensemble_age": face.ensemble_age,
+        "detection_score": face.detection_score,
+        "distribution": face.distribution,
+        "feedback": _feedback_data(getattr(face, "feedback", None), archive),
+    }
+
+
+def _feedback_data(feedback: Feedback | None, archive: zipfile.ZipFile) -> dict[str, Any] | None:
+    if feedback is None:
+        return None
+    data: dict[str, Any] = {
+        "correct": feedback.correct,
+        "true_age": feedback.true_age,
+        "consent_to_train": feedback.consent_to_train,
+        "consent_version": feedback.consent_version,
+        "consented_at": feedback.consented_at,
+        "withdrawn_at": feedback.withdrawn_at,
+        "review_state": feedback.state,
+        "corrected_age": feedback.corrected_age,
+        "created_at": feedback.created_at,
+    }
+    crop = _stored_or_none(feedback.crop)
+    if crop is not None:
+        data["crop_file"] = f"faces/{feedback.pk}.jpg"
+        archive.writestr(data["crop_file"], crop)
+    return data
+
+
+def _stored_or_none(field: Any) -> bytes | None:
+    """A person's download holds what is still stored: a file the storage lost is left out."""
+    if not field:
+        return None
+    try:
+        return file_read(field)
+    except FileNotFoundError:
+        return None

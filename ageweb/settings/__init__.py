@@ -1,1 +1,1 @@
-"""Settings split by environment: base, local (``make run``), production and test."""
+"""Settings by environment (base, local for ``make run``, production, test); base gathers one module per concern."""

@@ -40,12 +40,6 @@ def test_each_task_is_routed_to_its_queue(task: str, queue: str) -> None:
     assert route["queue"].name == queue
 
 
-def test_a_photo_is_acknowledged_only_after_it_ran_and_requeued_if_its_process_died() -> None:
-    assert tasks.predict_age.acks_late is True
-    assert tasks.predict_age.reject_on_worker_lost is True
-    assert tasks.live_frame.acks_late is False  # a lost frame is replaced by the next one
-
-
 def test_it_runs_a_prediction_by_its_id(prediction: Prediction) -> None:
     tasks.predict_age.delay(str(prediction.id))
     prediction.refresh_from_db()

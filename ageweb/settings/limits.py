@@ -1,0 +1,16 @@
+"""What one upload and one user may ask of the site: photo sizes and unfinished predictions."""
+
+from __future__ import annotations
+
+from .env import env_int
+
+# Request rates (throttles) are in api.py's REST_FRAMEWORK, where DRF reads them.
+AGEWEB_MAX_UPLOAD_BYTES = env_int("AGEWEB_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1)
+AGEWEB_MAX_PIXELS = env_int("AGEWEB_MAX_PIXELS", 40_000_000, minimum=1)
+# Photos whose width/height ratio (either way) is beyond this are refused at upload.
+AGEWEB_MAX_ASPECT_RATIO = env_int("AGEWEB_MAX_ASPECT_RATIO", 8, minimum=1)
+# A stored photo is shrunk to this many pixels a side and saved as JPEG at this quality.
+AGEWEB_MAX_STORED_SIDE = env_int("AGEWEB_MAX_STORED_SIDE", 2560, minimum=64)
+AGEWEB_JPEG_QUALITY = env_int("AGEWEB_JPEG_QUALITY", 90, minimum=1)
+# Unfinished (queued or running) predictions one user may have at once; more is a 429.
+AGEWEB_MAX_UNFINISHED_PER_USER = env_int("AGEWEB_MAX_UNFINISHED_PER_USER", 10, minimum=1)

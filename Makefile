@@ -82,7 +82,7 @@ lint: setup-test
 	$(VENV)/bin/ruff format --check $(LINTED)
 
 typecheck: setup-test
-	$(VENV)/bin/mypy estimator accounts ml
+	$(VENV)/bin/mypy estimator accounts ml ageweb
 
 # Upload-to-result latency and 20 concurrent clients against uvicorn + Redis + PostgreSQL
 # + one worker with the real models (see README).
@@ -108,7 +108,7 @@ RIVAL := .venv-rival
 
 .PHONY: rival train evaluate bench experiments report finetune
 
-# The rival baseline in its own venv (it pins pillow<13): used by ml.training.bench, ml.training.evaluate --rival-save.
+# The rival baseline in its own venv (it pins pillow<13): used by ml.studies.bench, ml.studies.evaluate --rival-save.
 rival: $(RIVAL)/.installed
 $(RIVAL)/.installed: requirements/rival.txt
 	test -x $(RIVAL)/bin/python || $(PYTHON) -m venv $(RIVAL)
@@ -133,15 +133,15 @@ finetune: setup-train
 
 # The shipped models on the fixed test split, through the whole pipeline; saves predictions for the report.
 evaluate: setup-train rival
-	$(PY) -m ml.training.evaluate --data $(UTKFACE) --split test --clean --json \
+	$(PY) -m ml.evaluate --data $(UTKFACE) --split test --clean --json \
 		--save docs/results/preds/age101.npz --rival-save docs/results/preds/rival.npz
 
 bench: setup-train rival
-	$(PY) -m ml.training.bench
+	$(PY) -m ml.studies.bench
 
 # The ensemble members and the Table 3 / Table 4 runs (hours on this CPU; finished runs are skipped).
 experiments: setup-train
-	$(PY) -m ml.training.experiments --data $(UTKFACE)
+	$(PY) -m ml.studies.experiments --data $(UTKFACE)
 
 report: setup-train
-	$(PY) -m ml.training.report
+	$(PY) -m ml.studies.report

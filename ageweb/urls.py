@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts.apis import TokenObtainApi
@@ -8,7 +8,7 @@ from ageweb.api_errors import api_not_found
 from ageweb.throttles import rate_limited
 from ageweb.views import healthz, metrics, readyz
 
-api_patterns = [
+api_patterns: list[URLPattern | URLResolver] = [
     path("predictions/", include("estimator.api_urls")),
     path("review/", include("estimator.feedback.api_urls")),
     path("auth/token/", TokenObtainApi.as_view(), name="token-obtain"),

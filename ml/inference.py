@@ -178,7 +178,7 @@ class Estimator:
 
     def ensemble_age(self, groups: NDArray[np.float64]) -> float:
         """The expected age over the groups, each at its mean training age."""
-        means = np.mean([m.spec.group_mean_ages for m in self.members], axis=0)
+        means = np.mean([_group_mean_ages(m.spec) for m in self.members], axis=0)
         return float(groups @ means / groups.sum())
 
     def estimate(self, image: faces.ImageInput) -> Estimate:
@@ -225,6 +225,12 @@ class Estimator:
             ensemble_groups=None if groups8 is None else _named(groups8),
             ensemble_age=None if groups8 is None else round(self.ensemble_age(groups8), 2),
         )
+
+
+def _group_mean_ages(spec: ModelSpec) -> tuple[float, ...]:
+    if spec.group_mean_ages is None:
+        raise ValueError(f"{spec.folder / 'meta.json'} has no group_mean_ages: not an 8-group model")
+    return spec.group_mean_ages
 
 
 def _named(groups: NDArray[np.float64]) -> dict[str, float]:

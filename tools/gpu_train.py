@@ -18,7 +18,7 @@ every job side by side, to time one epoch; then every job for as many epochs as 
 budget (written into the run's config, so the config records what ran); each job exports
 its best checkpoint. ``--out`` receives ``<job>.keras`` and ``logs.tgz`` (configs,
 ``history.csv``, ``run.json``, ``meta.json`` and the logs). ``--install`` puts them under
-``runs/gpu/``; ``python -m ml.training.experiments --only ens-m0 ens-m5 ens-m10`` then gives
+``runs/gpu/``; ``python -m ml.studies.experiments --only ens-m0 ens-m5 ens-m10`` then gives
 each ensemble member its second stage on exact crops, saves its test outputs and exports
 it for serving.
 
@@ -56,7 +56,7 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # several train
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# Stage 1 of the ensemble members (ml.training.experiments trains their stage 2 here, on exact crops).
+# Stage 1 of the ensemble members (ml.studies.experiments trains their stage 2 here, on exact crops).
 GPU_MEMBER = [
     "head_epochs=1",
     "warmup_epochs=1",
@@ -90,7 +90,7 @@ def unpack(bundle: Path, configs: dict[str, dict[str, Any]]) -> int:
     """Write the face cache each job reads; returns the number of training crops."""
     from ml.training import cache
 
-    faceset, margin = cache.unpack(bundle)
+    faceset, margin = cache.unpack_faceset(bundle)
     size = faceset.images.shape[1]
     for cfg in configs.values():
         path = cache.cache_path(cfg["margin"], cfg["input_size"])
@@ -271,7 +271,7 @@ def collect(work: Path, out: Path) -> None:
 
 def install(folder: Path) -> None:
     """Here, after the run: logs to runs/gpu/, each model to runs/gpu/export/<job>/,
-    where the second stages (ml.training.experiments for the members) start from."""
+    where the second stages (ml.studies.experiments for the members) start from."""
     work = ROOT / "runs" / "gpu"
     work.mkdir(parents=True, exist_ok=True)
     with tarfile.open(folder / "logs.tgz") as tar:

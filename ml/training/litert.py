@@ -25,7 +25,7 @@ def keras_digest(folder: Path) -> str:
     return hashlib.sha256((folder / "model.keras").read_bytes()).hexdigest()
 
 
-def convert(folder: Path) -> Path:
+def convert_to_litert(folder: Path) -> Path:
     """``folder/model.keras`` -> ``folder/model.tflite``; updates ``meta.json``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # one line per model, not TensorFlow's log
     import keras
@@ -47,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
     folders = args.folders or sorted(p.parent for p in MODELS_DIR.glob("**/model.keras"))
     for folder in folders:
-        print(f"{folder} -> {convert(folder).name}", flush=True)
+        print(f"{folder} -> {convert_to_litert(folder).name}", flush=True)
 
 
 if __name__ == "__main__":

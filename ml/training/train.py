@@ -216,11 +216,19 @@ def train(
 
 
 def _new_model(cfg: dict[str, Any]) -> keras.Model:
-    """A fresh model on the ImageNet backbone, or on the backbone of a trained age model
-    (``init_from``: a .keras file), whose weights are copied layer by layer; with
-    ``init_head`` the head too (to go on training a model with another schedule)."""
+    """A fresh model on the ImageNet backbone (random with ``pretrained: false``), or on the
+    backbone of a trained age model (``init_from``: a .keras file), whose weights are copied
+    layer by layer; with ``init_head`` the head too (to go on training a model with another
+    schedule)."""
     model = build_model(
-        cfg["head"], cfg["variant"], cfg["input_size"], cfg["dropout"], cfg["drop_connect"], not cfg.get("init_from")
+        head=cfg["head"],
+        variant=cfg["variant"],
+        input_size=cfg["input_size"],
+        dropout=cfg["dropout"],
+        drop_connect=cfg["drop_connect"],
+        # ImageNet weights (read once with torch) unless a trained model's are copied in, or
+        # the config asks for none (``pretrained: false``: a test of the training loop).
+        pretrained=cfg.get("pretrained", True) and not cfg.get("init_from"),
     )
     if cfg.get("init_from"):
         source = keras.models.load_model(ROOT / cfg["init_from"], compile=False)
@@ -277,9 +285,9 @@ def utkface_faces(cfg: dict[str, Any], data: str | None) -> cache.FaceSet:
     if not path.exists():
         if not data:
             raise SystemExit(f"{path} is missing: pass --data to build it")
-        faceset, _ = cache.build(data, cfg["margin"], cfg["input_size"], detector=detector)
+        faceset, _ = cache.build_faceset(data, cfg["margin"], cfg["input_size"], detector=detector)
         cache.save(faceset, path)
-    return cache.load(path)
+    return cache.load_faceset(path)
 
 
 def trained_on(releases: list[dict[str, Any]]) -> str:
@@ -317,7 +325,7 @@ def export(
             meta[key] = cfg[key]
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=1))
     (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    litert.convert(out_dir)  # the serving format (ml.inference runs it)
+    litert.convert_to_litert(out_dir)  # the serving format (ml.inference runs it)
     return out_dir / "model.keras"
 
 

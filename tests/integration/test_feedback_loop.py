@@ -131,15 +131,16 @@ def test_answers_with_consent_are_reviewed_exported_and_evaluated(real_stack: St
     release = json.loads((out / "release.json").read_text())
     assert items == [m["id"] for m in manifest] and content_hash == release["hash"]
 
-    # ml.training.evaluate on the export: the estimates people were shown score exactly the MAE
-    # computed from the stored estimates in PostgreSQL, and the model's own score on the crops.
+    # The evaluation command (python -m ml.evaluate) on the export: the estimates people were
+    # shown score exactly the MAE computed from the stored estimates in PostgreSQL, and the
+    # model's own score on the crops.
     [(stored_mae,)] = real_stack.sql(
         "SELECT avg(abs(f.age - coalesce(fb.corrected_age, fb.true_age))) FROM estimator_feedback fb"
         " JOIN estimator_face f ON f.id = fb.face_id WHERE fb.id = ANY(%s)",
         [m["id"] for m in manifest],
     )
     done = subprocess.run(
-        [sys.executable, "-m", "ml.training.evaluate", "--data", str(out), "--json"],
+        [sys.executable, "-m", "ml.evaluate", "--data", str(out), "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
     result = json.loads(done.stdout.strip().splitlines()[-1])

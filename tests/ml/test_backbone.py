@@ -33,7 +33,7 @@ def test_the_architecture_table_matches_the_checkpoints() -> None:
 
 def test_converted_logits_agree_with_the_pytorch_original(images: np.ndarray) -> None:
     state = backbone.read_checkpoint("lite0")
-    model = backbone.build(*backbone.specs_from_state_dict(state))
+    model = backbone.build_backbone(*backbone.specs_from_state_dict(state))
     assert backbone.load_state_dict(model, state) == len(state) - 0  # every tensor copied
     ours = model.predict(images, verbose=0)
 
@@ -49,8 +49,8 @@ def test_converted_logits_agree_with_the_pytorch_original(images: np.ndarray) ->
 
 
 def test_the_converted_model_recognises_real_photos(images: np.ndarray, tmp_path: object) -> None:
-    model = backbone.build(*backbone._architecture("lite0"))
-    model.load_weights(backbone.convert("lite0", backbone.weights_path("lite0")))
+    model = backbone.build_backbone(*backbone._architecture("lite0"))
+    model.load_weights(backbone.convert_torch_weights("lite0", backbone.weights_path("lite0")))
     top1 = model.predict(images, verbose=0).argmax(1).tolist()
     assert top1[0] in (EGYPTIAN_CAT, TABBY, TIGER_CAT)
     assert top1[1] == ESPRESSO

@@ -54,7 +54,7 @@ def test_packing_keeps_train_and_val_labels_and_near_identical_pixels(
     crops = np.stack([faces.crop_face(astronaut, face, m, 96) for m in (0.0, 0.1, 0.2)])
     faceset = faceset_of(crops, [True, False, True], [0, 2, 1])  # train, test, val
     cache.pack(faceset, 0.1, tmp_path / "packed.npz")
-    unpacked, margin = cache.unpack(tmp_path / "packed.npz")
+    unpacked, margin = cache.unpack_faceset(tmp_path / "packed.npz")
     assert margin == 0.1
     assert unpacked.names.tolist() == [faceset.names[0], faceset.names[2]]  # the test split stays behind
     assert unpacked.ages.tolist() == [20, 22] and unpacked.detected.tolist() == [True, True]

@@ -3,39 +3,23 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ml import ages
-from ml.training import evaluate, report
+from ml.studies import evaluate, report
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_evaluate_prints_a_json_summary_last(utkface_sample: Path, shipped_model: Path, tmp_path: Path) -> None:
+def test_evaluate_prints_a_json_summary_last(
+    utkface_sample: Path, shipped_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     saved = tmp_path / "preds.npz"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ml.training.evaluate",
-            "--data",
-            str(utkface_sample),
-            "--json",
-            "--limit",
-            "12",
-            "--save",
-            str(saved),
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    evaluate.main(["--data", str(utkface_sample), "--json", "--limit", "12", "--save", str(saved)])
+    out = capsys.readouterr().out
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["n"] == 12
     for key in ("mae", "cs5", "acc8", "no_face", "ms_per_image"):

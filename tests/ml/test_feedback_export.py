@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from PIL import Image
 
 from ml import ages, data, faces
 from ml.inference import Estimator
+from ml.studies import evaluate
 from ml.training import cache, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +82,7 @@ def test_an_export_becomes_training_faces_at_the_configs_size(export: Path) -> N
 
 
 def test_evaluate_scores_an_exports_crops_whole_and_reports_the_shown_estimates(
-    export: Path, shipped_estimator: Estimator, tmp_path: Path
+    export: Path, shipped_estimator: Estimator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     blank = export.parent / "with-blank"
     if not blank.exists():  # a crop with no face in it: detection would drop it, scoring whole keeps it
@@ -91,12 +90,9 @@ def test_evaluate_scores_an_exports_crops_whole_and_reports_the_shown_estimates(
 
         shutil.copytree(export, blank)
         Image.new("RGB", (128, 128), (128, 128, 128)).save(blank / "20_100.jpg")
-    out = subprocess.run(
-        [sys.executable, "-m", "ml.training.evaluate", "--data", str(blank), "--json",
-         "--save", str(tmp_path / "p.npz")],
-        cwd=ROOT, capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    evaluate.main(["--data", str(blank), "--json", "--save", str(tmp_path / "p.npz")])
+    printed = capsys.readouterr().out
+    result: dict[str, Any] = json.loads(printed.strip().splitlines()[-1])
     items = data.read_export(blank).items
     labels = np.array([item["age"] for item in items], np.float64)
     shown = np.array([item["estimate"] for item in items])
@@ -108,7 +104,7 @@ def test_evaluate_scores_an_exports_crops_whole_and_reports_the_shown_estimates(
     crops = np.stack([faces.decode(blank / item["file"]) for item in items])
     expected = ages.expected_age(estimator.age_model(crops))
     assert result["mae"] == pytest.approx(float(np.abs(expected - labels).mean()), abs=2e-3)
-    assert "aligned crops of release 1" in out.stdout
+    assert "aligned crops of release 1" in printed
 
 
 def test_weighted_sources_are_drawn_in_proportion(export: Path) -> None:

@@ -172,7 +172,7 @@ def test_converting_writes_the_litert_file_beside_the_model_and_records_its_sour
     model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(keras.layers.Flatten()(inputs)))
     model.save(tmp_path / "model.keras")
     (tmp_path / "meta.json").write_text(json.dumps({"name": "tiny"}))
-    assert litert.convert(tmp_path) == tmp_path / "model.tflite"
+    assert litert.convert_to_litert(tmp_path) == tmp_path / "model.tflite"
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta == {"name": "tiny", "litert_from": litert.keras_digest(tmp_path)}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["meta.json", "model.keras", "model.tflite"]  # nothing else

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ml import ages
-from ml.training import report
+from ml.studies import report
 
 PREDS = Path(__file__).resolve().parents[2] / "docs" / "results" / "preds"
 

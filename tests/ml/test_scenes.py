@@ -11,8 +11,9 @@ import pytest
 
 from ml import data, faces
 from ml.inference import Estimator
-from ml.training import detectors, scenes
-from ml.training.evaluate import labelled_files
+from ml.studies import scenes
+from ml.studies.evaluate import labelled_files
+from ml.training import detectors
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 
 from ml import faces
 from ml.inference import Estimator
-from ml.training import sensitivity
-from ml.training.evaluate import labelled_files
+from ml.studies import sensitivity
+from ml.studies.evaluate import labelled_files
 
 
 @pytest.fixture(scope="module")

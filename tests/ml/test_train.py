@@ -1,4 +1,7 @@
-"""A short training run on a handful of real faces: checkpoints, resume, export, serving."""
+"""A short training run on a handful of real faces: checkpoints, resume, export, serving.
+
+The loop is tested from random weights (``pretrained=false``), so it needs no torch;
+``tests/ml/test_backbone.py`` tests the ImageNet weights' conversion."""
 
 from __future__ import annotations
 
@@ -9,8 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("torch", reason="training converts the ImageNet weights with torch (training-only extra)")
-
 from ml.inference import Estimator
 from ml.training import cache, train
 
@@ -19,7 +20,7 @@ CONFIG = Path(__file__).resolve().parents[2] / "ml" / "training" / "configs" / "
 
 @pytest.fixture(scope="module")
 def tiny_faces(utkface_sample: Path) -> cache.FaceSet:
-    faceset, stats = cache.build(utkface_sample, margin=0.4, size=64, workers=1)
+    faceset, stats = cache.build_faceset(utkface_sample, margin=0.4, size=64, workers=1)
     assert stats["images"] == len(faceset.ages) > 0
     return faceset
 
@@ -28,7 +29,8 @@ def test_two_steps_of_training_checkpoint_resume_and_export(
     tiny_faces: cache.FaceSet, tmp_path: Path, astronaut: np.ndarray
 ) -> None:
     cfg = train.load_config(
-        CONFIG, ["input_size=64", "batch_size=4", "limit=8", "head_epochs=1", "epochs=2", "detector=yunet"]
+        CONFIG,
+        ["input_size=64", "batch_size=4", "limit=8", "head_epochs=1", "epochs=2", "detector=yunet", "pretrained=false"],
     )
     run = tmp_path / "run"
     best = train.train(cfg, tiny_faces, tiny_faces, run)

@@ -1,6 +1,6 @@
 """Evaluate the shipped model through the whole pipeline on UTKFace-named images.
 
-    python -m ml.training.evaluate --data DIR_OR_TAR [--model NAME] [--split test] [--clean] [--json]
+    python -m ml.studies.evaluate --data DIR_OR_TAR [--model NAME] [--split test] [--clean] [--json]
 
 Each image is decoded, its face detected, aligned and cropped exactly as the worker does
 (a pre-aligned chip where no face is detected is used whole and counted in ``no_face``),
@@ -40,7 +40,8 @@ from tqdm import tqdm
 
 from ml import ages, data, faces
 from ml.inference import DEFAULT_MODEL, MODELS_DIR, Estimator
-from ml.training import cache, detectors, report, rival
+from ml.studies import report, rival
+from ml.training import cache, detectors
 
 
 def labelled_files(source: str | Path, split: str, clean: bool) -> Iterator[tuple[data.Record, bytes]]:
@@ -190,7 +191,7 @@ def score_rival(args: argparse.Namespace, names: set[str], out: Path) -> dict[st
                 (Path(tmp) / record.name).write_bytes(blob)
                 records.append(record)
         answers: dict[str, Any] = {
-            Path(str(a["file"])).name: a for a in rival.run("ages", [str(Path(tmp) / r.name) for r in records])
+            Path(str(a["file"])).name: a for a in rival.run_rival("ages", [str(Path(tmp) / r.name) for r in records])
         }
     true = np.array([r.age for r in records])
     pred = np.array([float(answers[r.name]["age"]) for r in records])
@@ -206,7 +207,7 @@ def score_rival(args: argparse.Namespace, names: set[str], out: Path) -> dict[st
     return report.point_metrics(true, pred)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="folder or .tar(.gz) of UTKFace-named images")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"a folder name under {MODELS_DIR}")
@@ -225,7 +226,7 @@ def main() -> None:
     parser.add_argument(
         "--aligned", action="store_true", help="the data is an export of aligned crops (found by its manifest.jsonl)"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     detector = detectors.make_detector(args.detector) if args.detector else None
     estimator = Estimator(MODELS_DIR / args.model, detector=detector)

@@ -1,6 +1,6 @@
 """End-to-end evaluation on photos, not chips: test-split faces placed in larger scenes.
 
-    python -m ml.training.scenes --data DIR_OR_TAR [--photos 1000] [--seed 0] [--model NAME] [--json] [--save FILE.json]
+    python -m ml.studies.scenes --data DIR_OR_TAR [--photos 1000] [--seed 0] [--model NAME] [--json] [--save FILE.json]
         [--contact-sheet FILE.png [--sheet-faces 24]]
 
 Each scene is a photo of 480 to 1920 pixels a side: a background (a real photo without
@@ -15,7 +15,7 @@ holds its centre at a plausible size. It reports:
 - ``recall`` (every placed face), ``recall_60`` (faces of 60 px and more), and by size;
   a face found but smaller than the model's minimum (``ml.faces.MIN_FACE``) counts as missed;
 - ``false_faces``: detections matching no placed face (and per 100 photos);
-- for the matched faces, the same figures as ``ml.training.evaluate`` (n, mae, cs5, acc8, the 80%
+- for the matched faces, the same figures as ``ml.studies.evaluate`` (n, mae, cs5, acc8, the 80%
   interval's coverage, by age band, gender and race);
 - ``chip_vs_scene``: the same face's age estimated on its chip alone and in the scene,
   median change and share changing by more than 5 years, overall and by face size, and
@@ -49,8 +49,8 @@ from tqdm import tqdm
 
 from ml import ages, data, faces
 from ml.inference import DEFAULT_MODEL, MODELS_DIR, Estimate, Estimator, FaceEstimate
+from ml.studies.evaluate import labelled_files, summarise
 from ml.training import detectors
-from ml.training.evaluate import labelled_files, summarise
 
 FACE_SHARE = 0.78  # HOG's face box side / chip side on UTKFace's 200-px chips
 SIZES = ((640, 480), (1024, 768), (1280, 960), (1920, 1080), (480, 640), (1080, 1440), (800, 800))
@@ -136,7 +136,7 @@ class ContactSheet:
         return sheet
 
 
-def background(rng: np.random.Generator, width: int, height: int) -> NDArray[np.uint8]:
+def photo_background(rng: np.random.Generator, width: int, height: int) -> NDArray[np.uint8]:
     import skimage.data
 
     name = BACKGROUNDS[rng.integers(len(BACKGROUNDS))] if rng.random() < 0.8 else None
@@ -163,7 +163,7 @@ def soft_mask(side: int) -> NDArray[np.float32]:
 
 def build_scene(rng: np.random.Generator, pool: list[tuple[data.Record, bytes]]) -> Scene:
     width, height = SIZES[rng.integers(len(SIZES))]
-    canvas = background(rng, width, height).astype(np.float32)
+    canvas = photo_background(rng, width, height).astype(np.float32)
     placed: list[Placed] = []
     for _ in range(int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))):
         record, chip = pool[rng.integers(len(pool))]

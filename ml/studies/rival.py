@@ -4,9 +4,9 @@ It pins pillow<13 and onnxruntime<1.31, so the product never imports it: benchma
 reports start this file with ``.venv-rival/bin/python`` and read JSON lines back. This
 file imports nothing from ``ml`` for that reason.
 
-    .venv-rival/bin/python ml/training/rival.py ages FILE...      # one face chip per file (no detection)
-    .venv-rival/bin/python ml/training/rival.py photos FILE...    # whole photos (decode, detect, predict)
-    .venv-rival/bin/python ml/training/rival.py bench --faces F --photo P --repeat N
+    .venv-rival/bin/python ml/studies/rival.py ages FILE...      # one face chip per file (no detection)
+    .venv-rival/bin/python ml/studies/rival.py photos FILE...    # whole photos (decode, detect, predict)
+    .venv-rival/bin/python ml/studies/rival.py bench --faces F --photo P --repeat N
 
 Each line of output is JSON: {"file", "age" (or "ages"), "ms"}; ``bench`` prints one line
 of per-call latencies.
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RIVAL_PYTHON = ROOT / ".venv-rival" / "bin" / "python"
 
 
-def run(mode: str, files: list[str], *extra: str, chunk: int = 200) -> list[dict[str, object]]:
+def run_rival(mode: str, files: list[str], *extra: str, chunk: int = 200) -> list[dict[str, object]]:
     """Call this file in the rival's venv (from the product's venv); parse its output.
 
     Files go in chunks: one process scoring thousands of images in a row was seen to

@@ -1,12 +1,12 @@
 """The seed's experiments, ours: the 8-group ensemble, Table 3 and Table 4.
 
-    python -m ml.training.experiments --data data/UTKFace.tar.gz [--only NAME ...] [--list]
+    python -m ml.studies.experiments --data data/UTKFace.tar.gz [--only NAME ...] [--list]
 
 Every experiment is the shipped config (``ml/training/configs/age101.yaml``) plus overrides. Runs
 go to ``runs/exp/<name>``; a finished run is skipped, an interrupted one resumed. Each
 finished run's test-split outputs (the cached crops of ml.data's fixed test split, made
 by the same face pipeline) are saved to ``docs/results/preds/<name>.npz``, which
-``python -m ml.training.report`` turns into tables and figures. Ensemble members are exported to
+``python -m ml.studies.report`` turns into tables and figures. Ensemble members are exported to
 ``ml/models/ensemble8/<name>/`` for serving.
 
 Budgets: the table rows are shortened to fit this 2-core CPU, and every row of a table
@@ -106,10 +106,10 @@ def faces_for(cfg: dict[str, Any], data: str | None) -> cache.FaceSet:
     if not path.exists():
         if data is None:
             raise SystemExit(f"{path} is missing: pass --data to build it")
-        faceset, stats = cache.build(data, cfg["margin"], cfg["input_size"])
+        faceset, stats = cache.build_faceset(data, cfg["margin"], cfg["input_size"])
         cache.save(faceset, path)
         path.with_suffix(".json").write_text(json.dumps(stats, indent=1))
-    return cache.load(path)
+    return cache.load_faceset(path)
 
 
 def group_mean_ages(train_ages: np.ndarray) -> list[float]:
@@ -118,7 +118,7 @@ def group_mean_ages(train_ages: np.ndarray) -> list[float]:
     return [round(float(train_ages[groups == g].mean()), 3) for g in range(len(ages.GROUPS))]
 
 
-def run(name: str, data: str | None) -> Path:
+def run_experiment(name: str, data: str | None) -> Path:
     cfg = config_of(name)
     run_dir = ROOT / "runs" / "exp" / name
     out = PREDS_DIR / f"{name}.npz"
@@ -177,7 +177,7 @@ def main() -> None:
             print(f"{name:20} {' '.join(overrides)}")
         return
     for name in args.only or EXPERIMENTS:
-        run(name, args.data)
+        run_experiment(name, args.data)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ml import ages, faces
+from ml import ages, faces, tracking
 from ml.faces import ImageError
 from ml.spec import ModelSpec
 
@@ -50,6 +50,7 @@ class FaceEstimate:
     groups: dict[str, float]  # the 8 groups (AGE_GROUPS) -> probability, from the 101 model
     ensemble_groups: dict[str, float] | None = None  # the 8-group ensemble's probabilities, if shipped
     ensemble_age: float | None = None  # the age from the ensemble's groups, if shipped
+    appearance: tuple[float, ...] | None = None  # live frames: what the face looks like (ml.tracking)
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,8 @@ class Estimator:
 
     def estimate_frame(self, image: faces.ImageInput) -> Estimate:
         """One live video frame: as :meth:`estimate`, with the live detector and without the
-        ensemble (``ensemble_groups`` is None), so that a frame takes milliseconds."""
+        ensemble (``ensemble_groups`` is None), so that a frame takes milliseconds; each face
+        carries its ``appearance``, which the stream's tracker follows it by."""
         return self._estimate(image, self.live_detector, with_ensemble=False)
 
     def _estimate(self, image: faces.ImageInput, detector: faces.Detector, *, with_ensemble: bool) -> Estimate:
@@ -199,7 +201,8 @@ class Estimator:
         if usable:
             for face, dist in zip(usable, self.distributions(rgb, usable), strict=True):
                 groups8 = self.ensemble_groups(rgb, face) if with_ensemble else None
-                estimates.append(self._face_estimate(face, dist, groups8))
+                look = None if with_ensemble else tracking.appearance(rgb, face)
+                estimates.append(self._face_estimate(face, dist, groups8, look))
         models = (self.age_model, *(self.members if with_ensemble else ()))
         return Estimate(
             width=rgb.shape[1],
@@ -211,7 +214,11 @@ class Estimator:
         )
 
     def _face_estimate(
-        self, face: faces.Detection, dist: NDArray[np.float64], groups8: NDArray[np.float64] | None
+        self,
+        face: faces.Detection,
+        dist: NDArray[np.float64],
+        groups8: NDArray[np.float64] | None,
+        look: NDArray[np.float64] | None,
     ) -> FaceEstimate:
         summary = ages.summarize(dist)
         return FaceEstimate(
@@ -224,6 +231,7 @@ class Estimator:
             groups={label: round(p, 6) for label, p in summary.groups.items()},
             ensemble_groups=None if groups8 is None else _named(groups8),
             ensemble_age=None if groups8 is None else round(self.ensemble_age(groups8), 2),
+            appearance=None if look is None else tuple(round(float(v), 4) for v in look),
         )
 
 

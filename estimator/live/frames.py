@@ -82,7 +82,10 @@ def frame_estimate(*, frame: bytes) -> dict[str, Any]:
     return {
         "width": estimate.width,
         "height": estimate.height,
-        "faces": [{"box": list(face.box), "distribution": list(face.distribution)} for face in estimate.faces],
+        "faces": [
+            {"box": list(face.box), "distribution": list(face.distribution), "appearance": face.appearance}
+            for face in estimate.faces
+        ],
         "model_version": estimate.model_version,
         "inference_ms": round((time.perf_counter() - start) * 1000, 1),
     }
@@ -103,7 +106,9 @@ def frame_answer(*, tracker: Tracker, seq: int, answer: dict[str, Any], ms: floa
     if "error" in answer:
         return {"type": "error", "seq": seq, **answer["error"]}
     found = answer["faces"]
-    tracks = tracker.update([tuple(f["box"]) for f in found], [f["distribution"] for f in found])
+    tracks = tracker.update(
+        [tuple(f["box"]) for f in found], [f["distribution"] for f in found], [f.get("appearance") for f in found]
+    )
     faces = []
     for face, track in zip(found, tracks, strict=True):
         x, y, width, height = face["box"]

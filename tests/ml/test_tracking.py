@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from ml import ages
-from ml.tracking import Tracker, iou
+from ml.inference import Estimator
+from ml.tracking import Track, Tracker, iou
 
 
 def gaussian(age: float) -> list[float]:
@@ -65,3 +71,69 @@ def test_the_first_frames_weigh_the_same_so_the_first_does_not_linger() -> None:
     tracker.update([(0, 0, 50, 50)], [gaussian(20)])
     [track] = tracker.update([(0, 0, 50, 50)], [gaussian(40)])
     assert float(ages.expected_age(track.distribution)) == pytest.approx(30, abs=0.5)  # the mean of both
+
+
+# --- real faces through the live path: ml.inference's estimate_frame, then the tracker ---
+
+
+def _webcam_frame(chip: np.ndarray, *, x: int, rng: np.random.Generator, y: int = 130) -> bytes:
+    """A chip as a webcam would show it: 220 px on a 640x480 frame, camera noise, JPEG."""
+    canvas = np.full((480, 640, 3), 118.0)
+    canvas[y : y + 220, x : x + 220] = cv2.resize(chip, (220, 220), interpolation=cv2.INTER_AREA)
+    noisy = np.clip(canvas + rng.normal(0, 3.0, canvas.shape), 0, 255).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(noisy).save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def two_people(utkface_sample: Path) -> list[np.ndarray]:
+    """Two UTKFace people of clearly different ages (the sample's youngest and oldest)."""
+    chips = sorted(utkface_sample.glob("*.jpg"), key=lambda p: int(p.name.split("_")[0]))
+    return [np.asarray(Image.open(chips[i]).convert("RGB")) for i in (len(chips) // 4, -1)]
+
+
+def _stream(estimator: Estimator, tracker: Tracker, frame: bytes) -> tuple[Track, float]:
+    """One frame through the live path; the tracked face and its own (unsmoothed) age."""
+    [face] = estimator.estimate_frame(frame).faces
+    [track] = tracker.update([face.box], [face.distribution], [face.appearance])
+    return track, face.age
+
+
+def test_a_new_person_at_the_same_place_gets_a_new_track_and_their_own_age_at_once(
+    shipped_estimator: Estimator, two_people: list[np.ndarray]
+) -> None:
+    rng, tracker = np.random.default_rng(0), Tracker()
+    first, second = two_people
+    for _ in range(10):
+        a, _ = _stream(shipped_estimator, tracker, _webcam_frame(first, x=210, rng=rng))
+    b1, own1 = _stream(shipped_estimator, tracker, _webcam_frame(second, x=210, rng=rng))
+    b2, own2 = _stream(shipped_estimator, tracker, _webcam_frame(second, x=210, rng=rng))
+    assert b1.id != a.id and b2.id == b1.id
+    shown = float(ages.expected_age(b2.distribution))
+    assert shown == pytest.approx((own1 + own2) / 2, abs=0.05)  # B's frames alone, nothing of A's
+    assert abs(float(ages.expected_age(a.distribution)) - shown) > 10  # the two really differ
+
+
+def test_a_still_face_keeps_one_track_and_a_steady_age_under_camera_noise(
+    shipped_estimator: Estimator, two_people: list[np.ndarray]
+) -> None:
+    rng, tracker = np.random.default_rng(1), Tracker()
+    tracks, shown = set(), []
+    for _ in range(40):
+        track, _ = _stream(shipped_estimator, tracker, _webcam_frame(two_people[0], x=210, rng=rng))
+        tracks.add(track.id)
+        shown.append(float(ages.expected_age(track.distribution)))
+    assert len(tracks) == 1
+    assert np.std(shown[10:]) <= 1.5
+
+
+def test_a_face_that_moves_fast_across_the_frame_keeps_its_track(
+    shipped_estimator: Estimator, two_people: list[np.ndarray]
+) -> None:
+    rng, tracker = np.random.default_rng(2), Tracker()
+    ids = set()
+    for x in range(20, 420, 80):  # 80 px a frame: consecutive boxes barely overlap
+        track, _ = _stream(shipped_estimator, tracker, _webcam_frame(two_people[1], x=x, rng=rng))
+        ids.add(track.id)
+    assert len(ids) == 1

@@ -1,11 +1,20 @@
-"""Accounts logic: create users, manage their API token, delete them with all their data."""
+"""Accounts logic: create users, manage their API token, revoke access, delete them with all their data."""
 
 from __future__ import annotations
 
+import logging
+from functools import partial
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from .authentication import token_expired
 from .models import User
+from .websocket_auth import user_group
+
+logger = logging.getLogger(__name__)
 
 
 def user_create(*, username: str, email: str, password: str) -> User:
@@ -13,7 +22,10 @@ def user_create(*, username: str, email: str, password: str) -> User:
 
 
 def user_token(*, user: User) -> Token:
+    """The user's token, made on demand; an expired one is replaced."""
     token, _ = Token.objects.get_or_create(user=user)
+    if token_expired(token=token):
+        return user_token_regenerate(user=user)
     return token
 
 
@@ -24,7 +36,29 @@ def user_token_regenerate(*, user: User) -> Token:
     return Token.objects.create(user=user)
 
 
+def user_access_revoke(*, user_id: int) -> None:
+    """After a new password, a deactivation or a deletion: the API token goes at once, and the
+    user's open websockets close once this is committed.
+
+    Sessions need nothing here: Django refuses a session whose password hash no longer
+    matches, or whose user is inactive or gone (``update_session_auth_hash`` keeps the one
+    that changed the password)."""
+    Token.objects.filter(user_id=user_id).delete()
+    transaction.on_commit(partial(user_websockets_close, user_id=user_id))
+
+
+def user_websockets_close(*, user_id: int) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(user_group(user_id), {"type": "account.revoked"})
+    except Exception:  # the channel layer is down: the websockets go with their connections
+        logger.warning("Could not close the websockets of user %s", user_id, exc_info=True)
+
+
 def user_delete(*, user: User) -> None:
     # Predictions cascade with the user; each one's photo is removed after commit
-    # (estimator.signals), so nothing of the person is left on disk.
+    # (estimator.signals), so nothing of the person is left on disk. The token goes with
+    # the user and its websockets close (accounts.signals).
     user.delete()

@@ -30,6 +30,10 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_CLIENT_IP_CALLABLE = "ageweb.client.client_ip"
 AXES_VERBOSE = False
 
+# API tokens older than this many days are refused (401 token_expired) and replaced when
+# the owner next asks for theirs; 0 keeps a token until its owner's password changes.
+AGEWEB_TOKEN_TTL_DAYS = env_int("AGEWEB_TOKEN_TTL_DAYS", 0)
+
 # /metrics (Prometheus): a bearer token when set, else only these client addresses.
 AGEWEB_METRICS_TOKEN = env_str("AGEWEB_METRICS_TOKEN")
 AGEWEB_METRICS_ALLOWED_IPS = env_list("AGEWEB_METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])

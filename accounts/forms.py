@@ -3,7 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import PasswordChangeForm, UserCreationForm
+from django.http import HttpRequest
 
 from .models import User
 
@@ -46,15 +48,36 @@ class SignUpForm(UserCreationForm[User]):
         return email
 
 
+def password_confirmed(*, request: HttpRequest, user: User, password: str) -> bool:
+    """The user's own password, checked as a log in is: django-axes counts a wrong one
+    towards the lock-out and refuses every check while it lasts (its page, 429)."""
+    return authenticate(request, username=user.get_username(), password=password) == user
+
+
+class OldPasswordChangeForm(PasswordChangeForm):
+    """Django's password change, with the old password counted as a log in."""
+
+    def __init__(self, user: User, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self) -> str:
+        old_password: str = self.cleaned_data["old_password"]
+        if not password_confirmed(request=self.request, user=self.user, password=old_password):
+            raise forms.ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return old_password
+
+
 class AccountDeleteForm(forms.Form):
     password = forms.CharField(widget=forms.PasswordInput, help_text="Your password, to confirm.")
 
-    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User, request: HttpRequest, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
+        self.request = request
 
     def clean_password(self) -> str:
         password: str = self.cleaned_data["password"]
-        if not self.user.check_password(password):
+        if not password_confirmed(request=self.request, user=self.user, password=password):
             raise forms.ValidationError("That is not your password.")
         return password

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import login, logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -12,7 +15,7 @@ from django.views.decorators.http import require_POST
 from ageweb.http import request_user
 from ageweb.throttles import rate_limited
 
-from .forms import AccountDeleteForm, SignUpForm
+from .forms import AccountDeleteForm, OldPasswordChangeForm, SignUpForm
 from .services import user_create, user_delete, user_token, user_token_regenerate
 
 
@@ -48,10 +51,19 @@ def token_regenerate(request: HttpRequest) -> HttpResponse:
 @login_required
 def account_delete(request: HttpRequest) -> HttpResponse:
     user = request_user(request)
-    form = AccountDeleteForm(request.POST or None, user=user)
+    form = AccountDeleteForm(request.POST or None, user=user, request=request)
     if request.method == "POST" and form.is_valid():
         logout(request)
         user_delete(user=user)
         messages.success(request, "Your account, photos and predictions were deleted.")
         return redirect("estimator:home")
     return render(request, "accounts/delete.html", {"form": form}, status=400 if form.errors else 200)
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's, with the old password counted by the log-in lock-out."""
+
+    form_class = OldPasswordChangeForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}

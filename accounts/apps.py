@@ -5,5 +5,6 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        # Access ends with the password: tokens and websockets are revoked on save and delete.
-        from . import signals  # noqa: F401
+        # signals: access ends with the password. tasks: registered in every process, so
+        # that the embedded mode can run them in-process by the names they are queued by.
+        from . import signals, tasks  # noqa: F401

@@ -1,13 +1,18 @@
-"""Accounts logic: create users, manage their API token, revoke access, delete them with all their data."""
+"""Accounts logic: create users, manage their API token, revoke access, keep log-in records
+no longer than the lock-out needs, delete users with all their data."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from functools import partial
 
 from asgiref.sync import async_to_sync
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from .authentication import token_expired
@@ -15,6 +20,10 @@ from .models import User
 from .websocket_auth import user_group
 
 logger = logging.getLogger(__name__)
+
+# django-axes' records of log-ins (address, browser, username tried). Only the failures'
+# are written (AXES_DISABLE_ACCESS_LOG); the other two are emptied of anything older.
+LOGIN_RECORDS = (AccessAttempt, AccessLog, AccessFailureLog)
 
 
 def user_create(*, username: str, email: str, password: str) -> User:
@@ -57,8 +66,21 @@ def user_websockets_close(*, user_id: int) -> None:
         logger.warning("Could not close the websockets of user %s", user_id, exc_info=True)
 
 
+def login_records_delete_expired(*, now: dt.datetime | None = None) -> int:
+    """Delete the log-in records older than the lock-out (``AXES_COOLOFF_TIME``): the lock-out
+    is all they are kept for. Returns how many rows went. Idempotent."""
+    cutoff = (now or timezone.now()) - settings.AXES_COOLOFF_TIME
+    return sum(model.objects.filter(attempt_time__lt=cutoff).delete()[0] for model in LOGIN_RECORDS)
+
+
+def user_login_records_delete(*, username: str) -> None:
+    """With the account: nothing of its log-ins stays, nor waits for a new owner of the name."""
+    for model in LOGIN_RECORDS:
+        model.objects.filter(username=username).delete()
+
+
 def user_delete(*, user: User) -> None:
     # Predictions cascade with the user; each one's photo is removed after commit
     # (estimator.signals), so nothing of the person is left on disk. The token goes with
-    # the user and its websockets close (accounts.signals).
+    # the user, its websockets close and its log-in records go (accounts.signals).
     user.delete()

@@ -1,6 +1,6 @@
 """Access ends with the password: a new password, a deactivation or a deletion revokes the
 user's API token and closes their websockets, whichever way it happens (the site's forms,
-a reset link, the admin, ``manage.py changepassword``)."""
+a reset link, the admin, ``manage.py changepassword``). A deleted user's log-in records go too."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.db.models.signals import post_delete, pre_save
 from django.dispatch import receiver
 
 from .models import User
-from .services import user_access_revoke
+from .services import user_access_revoke, user_login_records_delete
 
 
 def _password_set(user: User) -> bool:
@@ -30,3 +30,4 @@ def user_access_revoke_on_save(sender: type[User], instance: User, raw: bool = F
 @receiver(post_delete, sender=User)
 def user_access_revoke_on_delete(sender: type[User], instance: User, **kwargs: Any) -> None:
     user_access_revoke(user_id=instance.pk)
+    user_login_records_delete(username=instance.get_username())

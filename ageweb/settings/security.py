@@ -30,6 +30,10 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_CLIENT_IP_CALLABLE = "ageweb.client.client_ip"
 AXES_VERBOSE = False
+# What is kept about log-ins: a failure (username tried, address, browser) only as long as
+# the lock-out needs it, deleted by beat (accounts.tasks); a success, nothing.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
 
 # API tokens older than this many days are refused (401 token_expired) and replaced when
 # the owner next asks for theirs; 0 keeps a token until its owner's password changes.

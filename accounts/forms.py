@@ -13,7 +13,9 @@ PASSWORD_FIELDS = ("password1", "password2")
 
 
 class SignUpForm(UserCreationForm[User]):
-    # Optional: the site needs no e-mail to work, and it is used for one thing only.
+    # Optional: the site needs no e-mail to work, and it is used for one thing only. An
+    # address another account uses is accepted as any other (its owner is told by mail):
+    # refusing it would tell anyone whose address has an account here.
     email = forms.EmailField(
         label="E-mail",
         required=False,
@@ -40,12 +42,6 @@ class SignUpForm(UserCreationForm[User]):
             widget = self.fields[name].widget
             assert isinstance(widget, forms.PasswordInput)
             widget.render_value = show
-
-    def clean_email(self) -> str:
-        email: str = self.cleaned_data["email"]
-        if email and User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this e-mail already exists.")
-        return email
 
 
 def password_confirmed(*, request: HttpRequest, user: User, password: str) -> bool:

@@ -20,7 +20,7 @@ from .services import user_token
 class LockedOut(APIException):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     default_code = "locked_out"
-    default_detail = "Too many failed logins for this account or from this address; try again later."
+    default_detail = "Too many failed logins from this address; try again later."
 
 
 class TokenObtainApi(APIView):

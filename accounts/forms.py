@@ -3,7 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import PasswordChangeForm, UserCreationForm
+from django.http import HttpRequest
 
 from .models import User
 
@@ -11,7 +13,9 @@ PASSWORD_FIELDS = ("password1", "password2")
 
 
 class SignUpForm(UserCreationForm[User]):
-    # Optional: the site needs no e-mail to work, and it is used for one thing only.
+    # Optional: the site needs no e-mail to work, and it is used for one thing only. An
+    # address another account uses is accepted as any other (its owner is told by mail):
+    # refusing it would tell anyone whose address has an account here.
     email = forms.EmailField(
         label="E-mail",
         required=False,
@@ -39,22 +43,37 @@ class SignUpForm(UserCreationForm[User]):
             assert isinstance(widget, forms.PasswordInput)
             widget.render_value = show
 
-    def clean_email(self) -> str:
-        email: str = self.cleaned_data["email"]
-        if email and User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this e-mail already exists.")
-        return email
+
+def password_confirmed(*, request: HttpRequest, user: User, password: str) -> bool:
+    """The user's own password, checked as a log in is: django-axes counts a wrong one
+    towards the lock-out and refuses every check while it lasts (its page, 429)."""
+    return authenticate(request, username=user.get_username(), password=password) == user
+
+
+class OldPasswordChangeForm(PasswordChangeForm):
+    """Django's password change, with the old password counted as a log in."""
+
+    def __init__(self, user: User, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self) -> str:
+        old_password: str = self.cleaned_data["old_password"]
+        if not password_confirmed(request=self.request, user=self.user, password=old_password):
+            raise forms.ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return old_password
 
 
 class AccountDeleteForm(forms.Form):
     password = forms.CharField(widget=forms.PasswordInput, help_text="Your password, to confirm.")
 
-    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User, request: HttpRequest, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
+        self.request = request
 
     def clean_password(self) -> str:
         password: str = self.cleaned_data["password"]
-        if not self.user.check_password(password):
+        if not password_confirmed(request=self.request, user=self.user, password=password):
             raise forms.ValidationError("That is not your password.")
         return password

@@ -1,11 +1,29 @@
-"""Accounts logic: create users, manage their API token, delete them with all their data."""
+"""Accounts logic: create users, manage their API token, revoke access, keep log-in records
+no longer than the lock-out needs, delete users with all their data."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+from functools import partial
+
+from asgiref.sync import async_to_sync
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from .authentication import token_expired
 from .models import User
+from .websocket_auth import user_group
+
+logger = logging.getLogger(__name__)
+
+# django-axes' records of log-ins (address, browser, username tried). Only the failures'
+# are written (AXES_DISABLE_ACCESS_LOG); the other two are emptied of anything older.
+LOGIN_RECORDS = (AccessAttempt, AccessLog, AccessFailureLog)
 
 
 def user_create(*, username: str, email: str, password: str) -> User:
@@ -13,7 +31,10 @@ def user_create(*, username: str, email: str, password: str) -> User:
 
 
 def user_token(*, user: User) -> Token:
+    """The user's token, made on demand; an expired one is replaced."""
     token, _ = Token.objects.get_or_create(user=user)
+    if token_expired(token=token):
+        return user_token_regenerate(user=user)
     return token
 
 
@@ -24,7 +45,42 @@ def user_token_regenerate(*, user: User) -> Token:
     return Token.objects.create(user=user)
 
 
+def user_access_revoke(*, user_id: int) -> None:
+    """After a new password, a deactivation or a deletion: the API token goes at once, and the
+    user's open websockets close once this is committed.
+
+    Sessions need nothing here: Django refuses a session whose password hash no longer
+    matches, or whose user is inactive or gone (``update_session_auth_hash`` keeps the one
+    that changed the password)."""
+    Token.objects.filter(user_id=user_id).delete()
+    transaction.on_commit(partial(user_websockets_close, user_id=user_id))
+
+
+def user_websockets_close(*, user_id: int) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(user_group(user_id), {"type": "account.revoked"})
+    except Exception:  # the channel layer is down: the websockets go with their connections
+        logger.warning("Could not close the websockets of user %s", user_id, exc_info=True)
+
+
+def login_records_delete_expired(*, now: dt.datetime | None = None) -> int:
+    """Delete the log-in records older than the lock-out (``AXES_COOLOFF_TIME``): the lock-out
+    is all they are kept for. Returns how many rows went. Idempotent."""
+    cutoff = (now or timezone.now()) - settings.AXES_COOLOFF_TIME
+    return sum(model.objects.filter(attempt_time__lt=cutoff).delete()[0] for model in LOGIN_RECORDS)
+
+
+def user_login_records_delete(*, username: str) -> None:
+    """With the account: nothing of its log-ins stays, nor waits for a new owner of the name."""
+    for model in LOGIN_RECORDS:
+        model.objects.filter(username=username).delete()
+
+
 def user_delete(*, user: User) -> None:
     # Predictions cascade with the user; each one's photo is removed after commit
-    # (estimator.signals), so nothing of the person is left on disk.
+    # (estimator.signals), so nothing of the person is left on disk. The token goes with
+    # the user, its websockets close and its log-in records go (accounts.signals).
     user.delete()

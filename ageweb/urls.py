@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from accounts import views as account_views
 from accounts.apis import TokenObtainApi
 from ageweb.api_errors import api_not_found
 from ageweb.throttles import rate_limited
@@ -22,12 +22,14 @@ urlpatterns = [
     path("", include("estimator.urls")),
     path("", include("estimator.feedback.urls")),
     path("accounts/", include("accounts.urls")),
-    # Before Django's own: the same view, with a rate per address (log in is django-axes').
+    # Before Django's own: the same views, the reset mail queued and rated per address (log
+    # in is django-axes'), and the old password counted by django-axes as a log in.
     path(
         "accounts/password_reset/",
-        rate_limited("password_reset")(auth_views.PasswordResetView.as_view()),
+        rate_limited("password_reset")(account_views.PasswordResetView.as_view()),
         name="password_reset",
     ),
+    path("accounts/password_change/", account_views.PasswordChangeView.as_view(), name="password_change"),
     # Django's views for log in/out, password change and reset ("login", "password_reset", ...).
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include((api_patterns, "api"))),

@@ -25,6 +25,8 @@ DATABASES = {"default": database_from_url(DATABASE_URL)}
 # AGEWEB_REDIS_PREFIX lets several deployments (or test runs) share one Redis.
 REDIS_URL = env_str("REDIS_URL")
 REDIS_PREFIX = env_str("AGEWEB_REDIS_PREFIX")
+# "local": this process's own cache, never shared and never down (readiness answers).
+LOCAL_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ageweb-local"}
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -39,11 +41,15 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": REDIS_PREFIX,
-        }
+        },
+        "local": LOCAL_CACHE,
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}, "local": LOCAL_CACHE}
+# /readyz keeps its answer this long in each web process: probes and dashboards that ask
+# often cost one round of checks (a database query, a broadcast to the workers) per period.
+AGEWEB_READYZ_CACHE_SECONDS = env_int("AGEWEB_READYZ_CACHE_SECONDS", 5)
 
 # E-mail (password reset): the console locally, SMTP when EMAIL_HOST is set.
 EMAIL_HOST = env_str("EMAIL_HOST")

@@ -55,4 +55,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "estimator.tasks.delete_expired_photos",
         "schedule": 3600.0,  # hourly: a photo lives at most an hour past its retention period
     },
+    "delete-expired-login-records": {
+        "task": "accounts.tasks.delete_expired_login_records",
+        "schedule": 300.0,  # a failed log-in's record lives at most 5 minutes past the lock-out
+        "options": {"expires": 300.0},
+    },
 }

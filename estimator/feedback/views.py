@@ -46,7 +46,8 @@ def staff_only(view: View) -> View:
 
 
 def privacy(request: HttpRequest) -> HttpResponse:
-    return render(request, "feedback/privacy.html", consent_context())
+    lockout_minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    return render(request, "feedback/privacy.html", {**consent_context(), "lockout_minutes": lockout_minutes})
 
 
 @login_required

@@ -9,9 +9,9 @@ import logging
 import time
 from typing import Any
 
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts.websocket_auth import RevocableConsumer
 from ageweb.metrics import LIVE_FRAMES
 from ml.tracking import Tracker
 
@@ -19,7 +19,7 @@ from . import frames, slots
 
 logger = logging.getLogger(__name__)
 
-# Close codes (README: "Live webcam").
+# Close codes (README: "Live webcam"); 4403 (access revoked) is accounts.websocket_auth's.
 UNAUTHENTICATED = 4401
 IDLE = 4408
 TOO_MANY_CONNECTIONS = 4409
@@ -28,7 +28,7 @@ NOT_A_FRAME = {"code": "not_a_frame", "message": "Send each frame as a binary me
 BUSY = {"code": "busy", "message": "The server is busy and dropped this frame; the next one may fare better."}
 
 
-class LiveConsumer(AsyncWebsocketConsumer):
+class LiveConsumer(RevocableConsumer):
     """``/ws/live/``: binary frames in, one JSON answer per frame out (README: "Live webcam").
 
     One frame is in flight at a time; a frame that arrives meanwhile waits as the newest,
@@ -50,6 +50,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             limit = settings.AGEWEB_LIVE_MAX_CONNECTIONS
             await self.close(code=TOO_MANY_CONNECTIONS, reason=f"At most {limit} live streams at once per user.")
             return
+        await self.user_group_join(self.user_id)
         self.tracker = Tracker()
         self.next_seq = 0
         self.in_flight: tuple[int, float] | None = None  # seq, when it arrived
@@ -63,6 +64,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.watchdog.cancel()
         if self.slot is not None:
             await slots.slot_free(user_id=self.user_id, slot=self.slot, channel=self.channel_name)
+        await self.user_group_leave()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         now = self.last_frame = time.monotonic()

@@ -7,6 +7,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from accounts.websocket_auth import RevocableConsumer
+
 from .selectors import prediction_get
 from .serializers import PredictionSerializer
 from .services import prediction_group
@@ -20,7 +22,7 @@ def _prediction_data(user: Any, prediction_id: str) -> dict[str, Any] | None:
     return None if prediction is None else dict(PredictionSerializer(prediction).data)
 
 
-class PredictionConsumer(AsyncJsonWebsocketConsumer):
+class PredictionConsumer(RevocableConsumer, AsyncJsonWebsocketConsumer):
     group: str | None = None
 
     async def connect(self) -> None:
@@ -30,12 +32,14 @@ class PredictionConsumer(AsyncJsonWebsocketConsumer):
             return
         self.group = prediction_group(self.prediction_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.user_group_join(self.scope["user"].pk)
         await self.accept()
         await self.send_current()  # after joining the group, so no change can slip between
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.user_group_leave()
 
     async def prediction_changed(self, event: dict[str, Any]) -> None:
         await self.send_current()

@@ -24,7 +24,8 @@ def production_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack
     reason = private_services_missing()
     if reason:
         pytest.skip(reason)
-    env = {"AGEWEB_FAKE_DELAY": "0.2", "AGEWEB_TOKEN_RATE": "5/minute"}
+    # Readiness answers afresh each time: the tests stop a worker and ask again at once.
+    env = {"AGEWEB_FAKE_DELAY": "0.2", "AGEWEB_TOKEN_RATE": "5/minute", "AGEWEB_READYZ_CACHE_SECONDS": "0"}
     with running_stack(
         workdir=tmp_path_factory.mktemp("prod"), estimator="tests.fakes.SlowFakeEstimator", env=env, production=True
     ) as stack:

@@ -93,6 +93,22 @@ def test_the_nginx_config_upgrades_websockets_and_caps_bodies() -> None:
     assert "X-Forwarded-For $remote_addr" in text  # replaced, never appended to what the client sent
 
 
+def test_nginx_keeps_readiness_from_the_public() -> None:
+    text = stack.NGINX_TEMPLATE.read_text()
+    block = text[text.index("location ~ ^/readyz/?$ {") :]
+    block = block[: block.index("\n    }")]
+    assert re.findall(r"^\s*(allow|deny) (\S+);", block, re.M) == [
+        ("allow", "127.0.0.1"), ("allow", "::1"), ("deny", "all"),
+    ]  # fmt: skip
+    assert "proxy_pass http://ageweb_app;" in block
+
+
+def test_kubernetes_probes_the_web_pods_directly_never_through_nginx() -> None:
+    web = (ROOT / "deploy" / "k8s" / "web.yaml").read_text()
+    assert "httpGet: {path: /healthz, port: http}" in web  # the kubelet asks the pod itself
+    assert "/readyz" not in (ROOT / "deploy" / "k8s" / "nginx.yaml").read_text()
+
+
 @pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(), reason="nginx missing")
 def test_the_nginx_config_is_accepted_by_nginx(tmp_path: Path) -> None:
     values = {

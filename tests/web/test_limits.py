@@ -35,14 +35,16 @@ def login(client: Client, username: str, password: str, address: str = "10.0.0.1
     return client.post("/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=address)
 
 
-def test_an_account_is_locked_after_five_wrong_passwords_even_from_new_addresses(user: User) -> None:
-    client = Client()
-    answers = [login(client, "alice", "wrong", address=f"10.0.1.{i}").status_code for i in range(5)]
+def test_five_wrong_passwords_lock_the_account_from_that_address_only(user: User) -> None:
+    attacker = Client()
+    answers = [login(attacker, "alice", "wrong", address="10.0.1.1").status_code for _ in range(5)]
     assert answers == [200, 200, 200, 200, 429]  # the fifth failure locks
-    locked = login(client, "alice", PASSWORD, address="10.0.2.1")  # the right password, a fresh address
+    locked = login(attacker, "alice", PASSWORD, address="10.0.1.1")  # even the right password
     assert locked.status_code == 429
     assert b"Too many failed logins" in locked.content
-    assert "_auth_user_id" not in client.session
+    assert "_auth_user_id" not in attacker.session
+    owner = Client()  # nobody can lock alice out from where she is
+    assert login(owner, "alice", PASSWORD, address="10.0.2.2").status_code == 302
 
 
 def test_an_address_is_locked_after_five_wrong_passwords_on_any_accounts(user: User, other_user: User) -> None:
@@ -148,3 +150,26 @@ def test_a_sliver_of_an_image_is_refused_with_a_reason_and_no_retry(api: APIClie
     assert error["code"] == "bad_aspect_ratio"
     assert "1x60000" in error["message"] and "try again" not in error["message"]
     assert not Prediction.objects.exists()
+
+
+def change_password(client: Client, old: str) -> Any:
+    form = {"old_password": old, "new_password1": "a new long passphrase 7", "new_password2": "a new long passphrase 7"}
+    return client.post("/accounts/password_change/", form, REMOTE_ADDR="10.0.4.4")
+
+
+def test_five_wrong_old_passwords_on_the_password_change_lock_further_attempts(user: User, logged_in: Client) -> None:
+    answers = [change_password(logged_in, "wrong").status_code for _ in range(5)]
+    assert answers == [200, 200, 200, 200, 429]  # the form again, then the lock-out page
+    assert change_password(logged_in, PASSWORD).status_code == 429
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+    assert login(Client(), "alice", PASSWORD, address="10.0.4.4").status_code == 429  # one count with the log in
+
+
+def test_five_wrong_passwords_on_account_deletion_lock_further_attempts(user: User, logged_in: Client) -> None:
+    answers = [
+        logged_in.post("/accounts/delete/", {"password": "wrong"}, REMOTE_ADDR="10.0.5.5").status_code for _ in range(5)
+    ]
+    assert answers == [400, 400, 400, 400, 429]
+    assert logged_in.post("/accounts/delete/", {"password": PASSWORD}, REMOTE_ADDR="10.0.5.5").status_code == 429
+    assert User.objects.filter(pk=user.pk).exists()

@@ -5,18 +5,23 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
+from django.core.cache import caches
+from django.db import OperationalError
 from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import user_token
 from ageweb.asgi import application
+from ageweb.celery import app as celery_app
 from estimator.models import Prediction
 from estimator.predictions.services import prediction_create, prediction_run
 from tests import photos
@@ -143,14 +148,68 @@ def test_metrics_are_refused_to_other_addresses_and_need_the_token_when_one_is_s
     )
 
 
+@pytest.fixture
+def fresh_readiness() -> Iterator[None]:
+    caches["local"].clear()  # the last answer is kept for a few seconds
+    yield
+    caches["local"].clear()
+
+
 @pytest.mark.django_db
-def test_readiness_says_which_service_is_down(client: Client, settings: Any) -> None:
+def test_readiness_says_which_service_is_down(client: Client, settings: Any, fresh_readiness: None) -> None:
     settings.REDIS_URL = f"redis://{NOBODY}/0"
     response = client.get("/readyz")
     assert response.status_code == 503
     checks = response.json()["checks"]
     assert checks["database"] == {"ok": True}
-    assert checks["redis"]["ok"] is False and checks["workers"]["ok"] is False
+    assert checks["redis"] == {"ok": False, "error": "unreachable"} and checks["workers"]["ok"] is False
+    assert NOBODY not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_readiness_names_no_host_or_user_of_a_service_that_is_down(client: Client, fresh_readiness: None) -> None:
+    refused = OperationalError('connection to server at "db.internal.example" (10.1.2.3), port 5432 failed: '
+                               'FATAL: password authentication failed for user "ageweb_prod"')  # fmt: skip
+    with mock.patch("ageweb.views.connection.cursor", side_effect=refused):
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == {"ok": False, "error": "unreachable"}
+    body = response.content.decode()
+    assert "db.internal.example" not in body and "10.1.2.3" not in body and "ageweb_prod" not in body
+
+
+def inspect_counting(answer: dict[str, Any]) -> mock.MagicMock:
+    """A stand-in for Celery's ``app.control.inspect``: counts the broadcasts to the workers."""
+    inspect = mock.MagicMock()
+    inspect.return_value.active_queues.return_value = answer
+    return inspect
+
+
+WORKERS = {"w1": [{"name": "inference"}, {"name": "default"}], "w2": [{"name": "live"}]}
+
+
+@pytest.mark.django_db
+def test_readiness_asks_the_workers_once_within_a_few_seconds(
+    client: Client, settings: Any, fresh_readiness: None
+) -> None:
+    settings.AGEWEB_RUN_TASKS_IN_PROCESS = False
+    settings.AGEWEB_READYZ_CACHE_SECONDS = 5
+    with mock.patch.object(celery_app.control, "inspect", inspect_counting(WORKERS)) as inspect:
+        answers = [client.get("/readyz") for _ in range(2)]
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert answers[0].json() == answers[1].json()
+    assert answers[0].json()["checks"]["workers"]["queues"] == {"inference": 1, "default": 1, "live": 1}
+    assert inspect.call_count == 1
+
+
+@pytest.mark.django_db
+def test_readiness_asks_every_time_when_its_cache_is_off(client: Client, settings: Any, fresh_readiness: None) -> None:
+    settings.AGEWEB_RUN_TASKS_IN_PROCESS = False
+    settings.AGEWEB_READYZ_CACHE_SECONDS = 0
+    with mock.patch.object(celery_app.control, "inspect", inspect_counting(WORKERS)) as inspect:
+        for _ in range(2):
+            client.get("/readyz")
+    assert inspect.call_count == 2
 
 
 def _sample(client: Client, name: str) -> float:

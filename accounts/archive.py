@@ -7,8 +7,9 @@ import json
 import zipfile
 from typing import Any
 
+from estimator.feedback.selectors import photo_views_of
 from estimator.files import file_read
-from estimator.models import Face, Feedback, Prediction
+from estimator.models import Face, Feedback, PhotoView, Prediction
 from estimator.predictions.selectors import prediction_list
 
 from .models import User
@@ -21,7 +22,9 @@ def user_data_archive(*, owner: User) -> bytes:
         predictions = prediction_list(owner=owner).prefetch_related("faces__feedback")
         exported = [_prediction_data(prediction, archive) for prediction in predictions]
         account = {"username": owner.username, "email": owner.email, "date_joined": owner.date_joined.isoformat()}
-        archive.writestr("data.json", json.dumps({"account": account, "predictions": exported}, indent=1, default=str))
+        views = [_photo_view_data(view) for view in photo_views_of(owner=owner)]
+        data = {"account": account, "predictions": exported, "photo_views": views}
+        archive.writestr("data.json", json.dumps(data, indent=1, default=str))
     return out.getvalue()
 
 
@@ -81,6 +84,16 @@ def _feedback_data(feedback: Feedback | None, archive: zipfile.ZipFile) -> dict[
         data["crop_file"] = f"faces/{feedback.pk}.jpg"
         archive.writestr(data["crop_file"], crop)
     return data
+
+
+def _photo_view_data(view: PhotoView) -> dict[str, Any]:
+    return {
+        "at": view.at,
+        "viewer": view.viewer_name,
+        "reason": view.reason,
+        "prediction": view.prediction_id,
+        "photo_uploaded_at": view.photo_uploaded_at,
+    }
 
 
 def _stored_or_none(field: Any) -> bytes | None:

@@ -1,4 +1,7 @@
-"""Django admin for staff: photos and crops visible, results read-only, no forms that cannot work."""
+"""Django admin for staff: kept crops visible, results read-only, no forms that cannot work.
+
+A person's whole photo is never shown here: staff with the ``view_photo`` permission get a
+link to the page that asks why and records the view (``feedback:staff-photo``)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .models import DatasetRelease, Face, Feedback, Prediction
+from .feedback.photos import can_view_photos
+from .models import DatasetRelease, Face, Feedback, PhotoView, Prediction
 
 FACE_FIELDS = ("index", "age", "age_low", "age_high", "x", "y", "width", "height", "detection_score")
 
@@ -36,31 +40,28 @@ def _image(url: str, size: int) -> str:
     return format_html('<img src="{}" alt="" style="max-width:{}px;max-height:{}px">', url, size, size)
 
 
-def _photo(prediction: Prediction, size: int) -> str:
-    if not prediction.image:
-        return "deleted (retention)"
-    return _image(reverse("feedback:staff-photo", args=[prediction.pk]), size)
-
-
 @admin.register(Prediction)
 class PredictionAdmin(ReadOnlyMixin, admin.ModelAdmin[Prediction]):
-    list_display = ["small_photo", "id", "owner", "status", "model_version", "created_at", "finished_at"]
+    list_display = ["id", "owner", "status", "model_version", "created_at", "finished_at"]
     list_filter = ["status", "model_version", "created_at"]
     search_fields = ["id", "owner__username", "owner__email"]
     readonly_fields = [
-        "photo", "owner", "width", "height", "status", "failure_reason", "model_version", "model_versions",
+        "owner", "width", "height", "status", "failure_reason", "model_version", "model_versions",
         "too_small", "attempts", "claimed_by", "enqueued_at", "created_at", "started_at", "finished_at",
     ]  # fmt: skip
     exclude = ["image", "thumbnail"]
     inlines = [FaceInline]
 
-    @admin.display(description="photo")
-    def small_photo(self, prediction: Prediction) -> str:  # "thumbnail" is the model's field
-        return _photo(prediction, 80)
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        return ["photo", *fields] if can_view_photos(user=request.user) else fields
 
     @admin.display(description="photo")
     def photo(self, prediction: Prediction) -> str:
-        return _photo(prediction, 640)
+        if not prediction.image:
+            return "deleted (retention)"
+        url = reverse("feedback:staff-photo", args=[prediction.pk])
+        return format_html('<a href="{}">Open the whole photo</a> (asks why; the owner sees who and why)', url)
 
 
 def _crop(feedback: Feedback, size: int) -> str:
@@ -98,6 +99,18 @@ class FeedbackAdmin(ReadOnlyMixin, admin.ModelAdmin[Feedback]):
     @admin.display(description="owner")
     def owner(self, feedback: Feedback) -> str:
         return str(feedback.face.prediction.owner)
+
+
+@admin.register(PhotoView)
+class PhotoViewAdmin(ReadOnlyMixin, admin.ModelAdmin[PhotoView]):
+    """Who opened whose whole photo and why: read-only, never deleted by hand."""
+
+    list_display = ["at", "viewer_name", "owner", "prediction", "reason"]
+    search_fields = ["viewer_name", "owner__username"]
+    readonly_fields = ["at", "viewer", "viewer_name", "owner", "prediction", "photo_uploaded_at", "reason"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(DatasetRelease)

@@ -23,14 +23,14 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.services import user_delete
 from estimator.feedback.review import feedback_review
-from estimator.models import Feedback, Prediction
+from estimator.models import Feedback, PhotoView, Prediction
 from estimator.predictions import tasks  # noqa: F401 (registers predict_age, which runs eagerly on commit)
 from estimator.predictions.retention import photos_delete_expired
 from estimator.predictions.services import PHOTO_MISSING, prediction_create, prediction_run
 from tests import photos
 from tests.stack import ObjectStore
 from tests.web.conftest import upload
-from tests.web.feedback_helpers import answer, done_prediction, make_staff
+from tests.web.feedback_helpers import answer, done_prediction, make_staff, support_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -183,8 +183,9 @@ def test_a_photo_lost_by_the_bucket_is_a_clear_404_on_every_view(
         assert response.json()["error"]["message"] == "The stored file could not be found; it may have been deleted."
     assert logged_in.get(f"/my-data/faces/{feedback.pk}/crop/").status_code == 404
     staff = Client()
-    staff.force_login(make_staff())
-    assert staff.get(f"/review/photos/{prediction.id}/").status_code == 404
+    staff.force_login(support_staff())
+    assert staff.get(f"/review/photos/{prediction.id}/", {"reason": "Checking a lost photo."}).status_code == 404
+    assert not PhotoView.objects.exists()  # a photo the storage lost was not seen
     assert staff.get(f"/api/v1/review/feedback/{feedback.pk}/crop/").status_code == 404
     download = logged_in.get("/my-data/download/")  # what is still stored, without the lost files
     assert download.status_code == 200

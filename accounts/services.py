@@ -25,6 +25,7 @@ def user_token_regenerate(*, user: User) -> Token:
 
 
 def user_delete(*, user: User) -> None:
-    # Predictions cascade with the user; each one's photo is removed after commit
-    # (estimator.signals), so nothing of the person is left on disk.
+    # Predictions cascade with the user; each one's photo and kept crops go on the list of
+    # pending deletions in this transaction and are deleted after commit, or retried until
+    # the storage has deleted them (estimator.files), so nothing of the person is left.
     user.delete()

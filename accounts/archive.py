@@ -19,7 +19,7 @@ def user_data_archive(*, owner: User) -> bytes:
     """A zip of everything held about ``owner``: data.json, their photos and kept crops."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        predictions = prediction_list(owner=owner).prefetch_related("faces__feedback")
+        predictions = prediction_list(owner=owner).prefetch_related("faces__feedback", "faces__consent_records")
         exported = [_prediction_data(prediction, archive) for prediction in predictions]
         account = {"username": owner.username, "email": owner.email, "date_joined": owner.date_joined.isoformat()}
         views = [_photo_view_data(view) for view in photo_views_of(owner=owner)]
@@ -62,6 +62,10 @@ def _face_data(face: Face, archive: zipfile.ZipFile) -> dict[str, Any]:
         "detection_score": face.detection_score,
         "distribution": face.distribution,
         "feedback": _feedback_data(getattr(face, "feedback", None), archive),
+        "consent_history": [
+            {"action": record.action, "consent_version": record.consent_version, "at": record.at}
+            for record in face.consent_records.all()
+        ],
     }
 
 

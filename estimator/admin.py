@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from .feedback.photos import can_view_photos
-from .models import DatasetRelease, Face, Feedback, PhotoView, Prediction
+from .models import ConsentRecord, DatasetRelease, Face, Feedback, PhotoView, Prediction
 
 FACE_FIELDS = ("index", "age", "age_low", "age_high", "x", "y", "width", "height", "detection_score")
 
@@ -99,6 +99,19 @@ class FeedbackAdmin(ReadOnlyMixin, admin.ModelAdmin[Feedback]):
     @admin.display(description="owner")
     def owner(self, feedback: Feedback) -> str:
         return str(feedback.face.prediction.owner)
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(ReadOnlyMixin, admin.ModelAdmin[ConsentRecord]):
+    """Consent as it was given and withdrawn: read-only, never deleted by hand."""
+
+    list_display = ["at", "action", "consent_version", "face", "owner"]
+    list_filter = ["action", "consent_version"]
+    search_fields = ["owner__username"]
+    readonly_fields = ["face", "owner", "action", "consent_version", "at"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(PhotoView)

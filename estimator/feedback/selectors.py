@@ -23,6 +23,7 @@ def feedback_list(*, owner: User) -> QuerySet[Feedback]:
     return (
         Feedback.objects.filter(face__prediction__owner=owner)
         .select_related("face__prediction")
+        .prefetch_related("face__consent_records")
         .order_by("-created_at", "-id")
     )
 

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.archive import user_data_archive
 from ageweb.http import found_or_404, request_user
+from ageweb.throttles import rate_limited
 
 from ..files import file_response
 from ..models import Feedback, Prediction
@@ -34,6 +35,8 @@ from .selectors import (
 )
 
 View = Callable[..., HttpResponseBase]
+
+DOWNLOADS_LIMITED = "You have downloaded your data several times in the last hour; please try again later."
 
 
 def staff_only(view: View) -> View:
@@ -67,12 +70,13 @@ def my_data(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def download(request: HttpRequest) -> HttpResponse:
+@rate_limited("downloads", methods=("GET",), message=DOWNLOADS_LIMITED)
+def download(request: HttpRequest) -> FileResponse:
+    """Everything held about the person, as a zip streamed from a temporary file."""
     user = request_user(request)
-    response = HttpResponse(user_data_archive(owner=user), content_type="application/zip")
     name = f"ageweb-{user.username}-{timezone.now():%Y%m%d}.zip"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    archive = user_data_archive(owner=user)  # closed by the response once sent
+    return FileResponse(archive, as_attachment=True, filename=name, content_type="application/zip")
 
 
 def _owned_or_404(request: HttpRequest, feedback_id: int) -> Feedback:

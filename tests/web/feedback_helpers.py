@@ -65,8 +65,7 @@ def downloaded(client: Client) -> zipfile.ZipFile:
     """The zip a logged-in person gets from "Download everything"."""
     response = client.get("/my-data/download/")
     assert response.status_code == 200, response.status_code
-    body = b"".join(response.streaming_content) if response.streaming else response.content
-    return zipfile.ZipFile(io.BytesIO(body))
+    return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
 
 
 def crop_path(feedback: Feedback) -> Path:

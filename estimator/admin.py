@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from .feedback.photos import can_view_photos
-from .models import ConsentRecord, DatasetRelease, Face, Feedback, PhotoView, Prediction
+from .models import ConsentRecord, DatasetRelease, Face, Feedback, PendingDeletion, PhotoView, Prediction
 
 FACE_FIELDS = ("index", "age", "age_low", "age_high", "x", "y", "width", "height", "detection_score")
 
@@ -121,6 +121,17 @@ class PhotoViewAdmin(ReadOnlyMixin, admin.ModelAdmin[PhotoView]):
     list_display = ["at", "viewer_name", "owner", "prediction", "reason"]
     search_fields = ["viewer_name", "owner__username"]
     readonly_fields = ["at", "viewer", "viewer_name", "owner", "prediction", "photo_uploaded_at", "reason"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PendingDeletion)
+class PendingDeletionAdmin(ReadOnlyMixin, admin.ModelAdmin[PendingDeletion]):
+    """Stored files waiting to be deleted (retried by ``estimator.tasks.delete_pending_files``)."""
+
+    list_display = ["name", "storage", "created_at", "attempts", "last_attempt_at", "last_error"]
+    readonly_fields = ["name", "storage", "created_at", "attempts", "last_attempt_at", "last_error"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

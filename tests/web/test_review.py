@@ -171,7 +171,8 @@ def test_the_admin_is_useful_and_read_only_for_staff(api: APIClient, user: User,
     assert f'href="/review/photos/{prediction.id}/"' in change.content.decode()  # a superuser may, saying why
     feedbacks = admin_client.get("/admin/estimator/feedback/", {"state__exact": "pending"})
     assert feedbacks.status_code == 200 and f"/api/v1/review/feedback/{feedback.pk}/crop/" in feedbacks.content.decode()
-    assert admin_client.get("/admin/estimator/datasetrelease/").status_code == 200
+    for model in ("datasetrelease", "consentrecord", "photoview", "pendingdeletion"):
+        assert admin_client.get(f"/admin/estimator/{model}/").status_code == 200
 
 
 def test_only_staff_with_the_photo_permission_see_any_photo(logged_in: Client, other_user: User) -> None:

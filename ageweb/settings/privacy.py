@@ -14,6 +14,6 @@ AGEWEB_PHOTO_RETENTION_DAYS = env_int("AGEWEB_PHOTO_RETENTION_DAYS", 30, minimum
 AGEWEB_ORPHAN_GRACE_HOURS = env_int("AGEWEB_ORPHAN_GRACE_HOURS", 24, minimum=1)
 # The version of the consent text shown next to "Keep this face"; stored with each consent.
 # Change it whenever the text (templates/estimator/consent_text.html) changes.
-AGEWEB_CONSENT_VERSION = env_str("AGEWEB_CONSENT_VERSION", "2026-11-29").strip()
+AGEWEB_CONSENT_VERSION = env_str("AGEWEB_CONSENT_VERSION", "2026-12-06").strip()
 if not 0 < len(AGEWEB_CONSENT_VERSION) <= 50:
     raise ImproperlyConfigured("AGEWEB_CONSENT_VERSION must be 1 to 50 characters.")

@@ -125,3 +125,12 @@ def test_a_support_group_member_who_is_not_staff_cannot_open_a_photo(user: User,
     prediction = done_prediction(user)
     other_user.groups.add(Group.objects.get(name="support"))
     assert client_of(other_user).get(photo_url(prediction), {"reason": REASON}).status_code == 404
+
+
+def test_the_privacy_page_and_the_consent_text_say_who_sees_what(logged_in: Client, user: User) -> None:
+    privacy = " ".join(Client().get("/privacy/").content.decode().split())
+    assert "Staff who check answers never see it" in privacy
+    assert "each time is recorded with who, when and why" in privacy
+    assert "tried again every few minutes until it succeeds" in privacy
+    result = " ".join(logged_in.get(f"/p/{done_prediction(user).id}/").content.decode().split())
+    assert "Staff who check it see only this crop, never your photo" in result

@@ -60,7 +60,8 @@ def files_delete_on_commit(*fields: FieldFile) -> None:
     for field in fields:
         if field.name:
             pending = PendingDeletion.objects.create(name=str(field.name), storage=_alias(field.storage))
-            transaction.on_commit(partial(_attempt, pending))
+            # robust: the row is already gone, so not even a database error here may become a 500
+            transaction.on_commit(partial(_attempt, pending), robust=True)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def _alias(storage: Storage) -> str:
 
 def _attempt(pending: PendingDeletion) -> bool:
     """Delete one pending file; on success it leaves the list, on failure the attempt is
-    counted with its error. Never raises: the row it belonged to is already gone."""
+    counted with its error (a storage error is never raised: the file's row is already gone)."""
     try:
         storages[pending.storage].delete(pending.name)
     except Exception as error:

@@ -28,6 +28,13 @@ class ReadOnlyMixin:
         return False
 
 
+class RecordMixin(ReadOnlyMixin):
+    """A record of what happened (consent, photo views, pending deletions): read, never edited or deleted by hand."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class FaceInline(ReadOnlyMixin, admin.TabularInline[Face, Prediction]):
     model = Face
     extra = 0
@@ -102,7 +109,7 @@ class FeedbackAdmin(ReadOnlyMixin, admin.ModelAdmin[Feedback]):
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(ReadOnlyMixin, admin.ModelAdmin[ConsentRecord]):
+class ConsentRecordAdmin(RecordMixin, admin.ModelAdmin[ConsentRecord]):
     """Consent as it was given and withdrawn: read-only, never deleted by hand."""
 
     list_display = ["at", "action", "consent_version", "face", "owner"]
@@ -110,31 +117,22 @@ class ConsentRecordAdmin(ReadOnlyMixin, admin.ModelAdmin[ConsentRecord]):
     search_fields = ["owner__username"]
     readonly_fields = ["face", "owner", "action", "consent_version", "at"]
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(PhotoView)
-class PhotoViewAdmin(ReadOnlyMixin, admin.ModelAdmin[PhotoView]):
+class PhotoViewAdmin(RecordMixin, admin.ModelAdmin[PhotoView]):
     """Who opened whose whole photo and why: read-only, never deleted by hand."""
 
     list_display = ["at", "viewer_name", "owner", "prediction", "reason"]
     search_fields = ["viewer_name", "owner__username"]
     readonly_fields = ["at", "viewer", "viewer_name", "owner", "prediction", "photo_uploaded_at", "reason"]
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(PendingDeletion)
-class PendingDeletionAdmin(ReadOnlyMixin, admin.ModelAdmin[PendingDeletion]):
+class PendingDeletionAdmin(RecordMixin, admin.ModelAdmin[PendingDeletion]):
     """Stored files waiting to be deleted (retried by ``estimator.tasks.delete_pending_files``)."""
 
     list_display = ["name", "storage", "created_at", "attempts", "last_attempt_at", "last_error"]
     readonly_fields = ["name", "storage", "created_at", "attempts", "last_attempt_at", "last_error"]
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(DatasetRelease)

@@ -1,28 +1,47 @@
-"""A person's own data: everything held about them, as one zip they can download."""
+"""A person's own data: everything held about them, as one zip they can download.
+
+The zip is written to a temporary file that spills to disk past ``IN_MEMORY`` bytes, so a
+person with many photos, or several downloads at once, cannot exhaust the web server's memory.
+"""
 
 from __future__ import annotations
 
-import io
 import json
+import tempfile
 import zipfile
-from typing import Any
+from typing import IO, Any
 
+from estimator.feedback.selectors import photo_views_of
 from estimator.files import file_read
-from estimator.models import Face, Feedback, Prediction
+from estimator.models import Face, Feedback, PhotoView, Prediction
 from estimator.predictions.selectors import prediction_list
 
 from .models import User
 
+IN_MEMORY = 1024 * 1024  # bytes of a zip held in memory before it moves to a temporary file
 
-def user_data_archive(*, owner: User) -> bytes:
-    """A zip of everything held about ``owner``: data.json, their photos and kept crops."""
-    out = io.BytesIO()
+
+def user_data_archive(*, owner: User) -> IO[bytes]:
+    """A zip of everything held about ``owner`` (data.json, their photos and kept crops), as
+    an open temporary file positioned at its start; the caller closes it."""
+    out = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY)  # noqa: SIM115 (returned open)
+    try:
+        _write(out, owner)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return out
+
+
+def _write(out: IO[bytes], owner: User) -> None:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        predictions = prediction_list(owner=owner).prefetch_related("faces__feedback")
+        predictions = prediction_list(owner=owner).prefetch_related("faces__feedback", "faces__consent_records")
         exported = [_prediction_data(prediction, archive) for prediction in predictions]
         account = {"username": owner.username, "email": owner.email, "date_joined": owner.date_joined.isoformat()}
-        archive.writestr("data.json", json.dumps({"account": account, "predictions": exported}, indent=1, default=str))
-    return out.getvalue()
+        views = [_photo_view_data(view) for view in photo_views_of(owner=owner)]
+        data = {"account": account, "predictions": exported, "photo_views": views}
+        archive.writestr("data.json", json.dumps(data, indent=1, default=str))
 
 
 def _prediction_data(prediction: Prediction, archive: zipfile.ZipFile) -> dict[str, Any]:
@@ -43,7 +62,7 @@ def _prediction_data(prediction: Prediction, archive: zipfile.ZipFile) -> dict[s
     photo = _stored_or_none(prediction.image)
     if photo is not None:
         data["photo_file"] = f"photos/{prediction.pk}.jpg"
-        archive.writestr(data["photo_file"], photo)
+        archive.writestr(data["photo_file"], photo, compress_type=zipfile.ZIP_STORED)  # JPEG: already compressed
     return data
 
 
@@ -59,6 +78,10 @@ def _face_data(face: Face, archive: zipfile.ZipFile) -> dict[str, Any]:
         "detection_score": face.detection_score,
         "distribution": face.distribution,
         "feedback": _feedback_data(getattr(face, "feedback", None), archive),
+        "consent_history": [
+            {"action": record.action, "consent_version": record.consent_version, "at": record.at}
+            for record in face.consent_records.all()
+        ],
     }
 
 
@@ -79,8 +102,18 @@ def _feedback_data(feedback: Feedback | None, archive: zipfile.ZipFile) -> dict[
     crop = _stored_or_none(feedback.crop)
     if crop is not None:
         data["crop_file"] = f"faces/{feedback.pk}.jpg"
-        archive.writestr(data["crop_file"], crop)
+        archive.writestr(data["crop_file"], crop, compress_type=zipfile.ZIP_STORED)
     return data
+
+
+def _photo_view_data(view: PhotoView) -> dict[str, Any]:
+    return {
+        "at": view.at,
+        "viewer": view.viewer_name,
+        "reason": view.reason,
+        "prediction": view.prediction_id,
+        "photo_uploaded_at": view.photo_uploaded_at,
+    }
 
 
 def _stored_or_none(field: Any) -> bytes | None:

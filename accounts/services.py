@@ -80,7 +80,8 @@ def user_login_records_delete(*, username: str) -> None:
 
 
 def user_delete(*, user: User) -> None:
-    # Predictions cascade with the user; each one's photo is removed after commit
-    # (estimator.signals), so nothing of the person is left on disk. The token goes with
-    # the user, its websockets close and its log-in records go (accounts.signals).
+    # Predictions cascade with the user; each one's photo and kept crops go on the list of
+    # pending deletions in this transaction and are deleted after commit, or retried until
+    # the storage has deleted them (estimator.files), so nothing of the person is left. The
+    # token goes with the user, its websockets close and its log-in records go (accounts.signals).
     user.delete()

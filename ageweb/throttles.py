@@ -43,17 +43,18 @@ def too_many_requests(*, wait: float | None, message: str = "") -> HttpResponse:
     return response
 
 
-def rate_limited(scope: str) -> Callable[[View], View]:
-    """Count the view's POSTs against ``scope``; beyond the rate, answer 429 with Retry-After."""
+def rate_limited(scope: str, *, methods: tuple[str, ...] = ("POST",), message: str = "") -> Callable[[View], View]:
+    """Count the view's requests made with ``methods`` (POSTs unless told) against ``scope``;
+    beyond the rate, answer 429 with Retry-After and ``message`` (a general one unless told)."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if request.method == "POST":
+            if request.method in methods:
                 throttle = PageThrottle(scope)
                 page: Any = request  # DRF's throttles need only META, user and the cache
                 if not throttle.allow_request(page, None):  # type: ignore[arg-type]
-                    return too_many_requests(wait=throttle.wait())
+                    return too_many_requests(wait=throttle.wait(), message=message)
             return view(request, *args, **kwargs)
 
         return wrapped

@@ -1,4 +1,7 @@
-"""Django admin for staff: photos and crops visible, results read-only, no forms that cannot work."""
+"""Django admin for staff: kept crops visible, results read-only, no forms that cannot work.
+
+A person's whole photo is never shown here: staff with the ``view_photo`` permission get a
+link to the page that asks why and records the view (``feedback:staff-photo``)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .models import DatasetRelease, Face, Feedback, Prediction
+from .feedback.photos import can_view_photos
+from .models import ConsentRecord, DatasetRelease, Face, Feedback, PendingDeletion, PhotoView, Prediction
 
 FACE_FIELDS = ("index", "age", "age_low", "age_high", "x", "y", "width", "height", "detection_score")
 
@@ -21,6 +25,13 @@ class ReadOnlyMixin:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class RecordMixin(ReadOnlyMixin):
+    """A record of what happened (consent, photo views, pending deletions): read, never edited or deleted by hand."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -36,31 +47,28 @@ def _image(url: str, size: int) -> str:
     return format_html('<img src="{}" alt="" style="max-width:{}px;max-height:{}px">', url, size, size)
 
 
-def _photo(prediction: Prediction, size: int) -> str:
-    if not prediction.image:
-        return "deleted (retention)"
-    return _image(reverse("feedback:staff-photo", args=[prediction.pk]), size)
-
-
 @admin.register(Prediction)
 class PredictionAdmin(ReadOnlyMixin, admin.ModelAdmin[Prediction]):
-    list_display = ["small_photo", "id", "owner", "status", "model_version", "created_at", "finished_at"]
+    list_display = ["id", "owner", "status", "model_version", "created_at", "finished_at"]
     list_filter = ["status", "model_version", "created_at"]
     search_fields = ["id", "owner__username", "owner__email"]
     readonly_fields = [
-        "photo", "owner", "width", "height", "status", "failure_reason", "model_version", "model_versions",
+        "owner", "width", "height", "status", "failure_reason", "model_version", "model_versions",
         "too_small", "attempts", "claimed_by", "enqueued_at", "created_at", "started_at", "finished_at",
     ]  # fmt: skip
     exclude = ["image", "thumbnail"]
     inlines = [FaceInline]
 
-    @admin.display(description="photo")
-    def small_photo(self, prediction: Prediction) -> str:  # "thumbnail" is the model's field
-        return _photo(prediction, 80)
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        return ["photo", *fields] if can_view_photos(user=request.user) else fields
 
     @admin.display(description="photo")
     def photo(self, prediction: Prediction) -> str:
-        return _photo(prediction, 640)
+        if not prediction.image:
+            return "deleted (retention)"
+        url = reverse("feedback:staff-photo", args=[prediction.pk])
+        return format_html('<a href="{}">Open the whole photo</a> (asks why; the owner sees who and why)', url)
 
 
 def _crop(feedback: Feedback, size: int) -> str:
@@ -98,6 +106,33 @@ class FeedbackAdmin(ReadOnlyMixin, admin.ModelAdmin[Feedback]):
     @admin.display(description="owner")
     def owner(self, feedback: Feedback) -> str:
         return str(feedback.face.prediction.owner)
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(RecordMixin, admin.ModelAdmin[ConsentRecord]):
+    """Consent as it was given and withdrawn: read-only, never deleted by hand."""
+
+    list_display = ["at", "action", "consent_version", "face", "owner"]
+    list_filter = ["action", "consent_version"]
+    search_fields = ["owner__username"]
+    readonly_fields = ["face", "owner", "action", "consent_version", "at"]
+
+
+@admin.register(PhotoView)
+class PhotoViewAdmin(RecordMixin, admin.ModelAdmin[PhotoView]):
+    """Who opened whose whole photo and why: read-only, never deleted by hand."""
+
+    list_display = ["at", "viewer_name", "owner", "prediction", "reason"]
+    search_fields = ["viewer_name", "owner__username"]
+    readonly_fields = ["at", "viewer", "viewer_name", "owner", "prediction", "photo_uploaded_at", "reason"]
+
+
+@admin.register(PendingDeletion)
+class PendingDeletionAdmin(RecordMixin, admin.ModelAdmin[PendingDeletion]):
+    """Stored files waiting to be deleted (retried by ``estimator.tasks.delete_pending_files``)."""
+
+    list_display = ["name", "storage", "created_at", "attempts", "last_attempt_at", "last_error"]
+    readonly_fields = ["name", "storage", "created_at", "attempts", "last_attempt_at", "last_error"]
 
 
 @admin.register(DatasetRelease)

@@ -2,7 +2,11 @@
 
 A Feedback is a person's answer about one face ("was this right?"), with a snapshot of what
 was shown, their separate consent to keep the face crop for training, and staff's review;
-a DatasetRelease records which reviewed faces one ``export_dataset`` wrote.
+each consent given or withdrawn is also a ConsentRecord, never changed afterwards; a
+DatasetRelease records which reviewed faces one ``export_dataset`` wrote.
+
+A PhotoView records each time a staff member opened a person's whole photo, and why; a
+PendingDeletion is a stored file whose row is gone and that the storage has yet to delete.
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ class Prediction(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Reviewers see kept crops only; opening a whole photo takes this permission (the
+        # "support" group has it) and a reason, and each view is recorded (PhotoView).
+        permissions = [("view_photo", "Can open a person's whole photo, giving a reason that is recorded")]
         indexes = [
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["status", "enqueued_at"], name="prediction_status_enqueued"),
@@ -174,6 +181,69 @@ class Feedback(models.Model):
     def kept(self) -> bool:
         """Whether the face crop is held for training."""
         return self.consent_to_train and bool(self.crop)
+
+
+class ConsentRecord(models.Model):
+    """One consent given or withdrawn for a face, as it happened: records are only ever
+    added, so the history outlives a changed or removed answer (the face's deletion ends it)."""
+
+    class Action(models.TextChoices):
+        GIVEN = "given", "Given"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    face = models.ForeignKey(Face, on_delete=models.CASCADE, related_name="consent_records")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consent_records")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    consent_version = models.CharField(max_length=50)  # the consent text's version it was given under
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["owner", "at"], name="consentrecord_owner_at")]
+
+    def __str__(self) -> str:
+        return f"consent {self.action} for {self.face_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class PhotoView(models.Model):
+    """A staff member opened a person's whole photo: who, when, which and why. The owner
+    sees it on My data; it stays when the viewer's account or the photo is deleted."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="photo_views")
+    prediction = models.ForeignKey(Prediction, on_delete=models.SET_NULL, null=True, related_name="photo_views")
+    photo_uploaded_at = models.DateTimeField()  # says which photo once the prediction is deleted
+    viewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="photos_viewed"
+    )
+    viewer_name = models.CharField(max_length=150)  # the viewer's username then, kept if the account goes
+    reason = models.TextField()
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["owner", "-at"], name="photoview_owner_at")]
+
+    def __str__(self) -> str:
+        return f"{self.viewer_name} viewed {self.prediction_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class PendingDeletion(models.Model):
+    """A stored file to delete: written in the transaction that drops its row, removed once
+    the storage has deleted it, so an unreachable storage delays a deletion but never loses it."""
+
+    name = models.CharField(max_length=1024)  # the file's name in the storage
+    storage = models.CharField(max_length=50, default="default")  # its alias in settings.STORAGES
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["last_attempt_at"], name="pendingdeletion_last_attempt")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.attempts} attempt(s))"
 
 
 class DatasetRelease(models.Model):

@@ -25,6 +25,7 @@ REST_FRAMEWORK = {
         "token": env_str("AGEWEB_TOKEN_RATE", "20/minute"),  # per address
         "signup": env_str("AGEWEB_SIGNUP_RATE", "10/hour"),  # per address
         "password_reset": env_str("AGEWEB_PASSWORD_RESET_RATE", "5/hour"),  # per address
+        "downloads": env_str("AGEWEB_DOWNLOAD_RATE", "5/hour"),  # per user: "Download everything" on My data
     },
     # The client address is REMOTE_ADDR, which the ASGI server takes from X-Forwarded-For
     # only when the proxy (and nothing else) sent it: never read the header here.

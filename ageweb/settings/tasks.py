@@ -42,6 +42,8 @@ AGEWEB_MAX_ATTEMPTS = env_int("AGEWEB_MAX_ATTEMPTS", 3, minimum=1)
 AGEWEB_REQUEUE_AFTER = env_int("AGEWEB_REQUEUE_AFTER", 300, minimum=1)
 AGEWEB_RUNNING_STALE_AFTER = env_int("AGEWEB_RUNNING_STALE_AFTER", CELERY_TASK_TIME_LIMIT + 30, minimum=1)
 AGEWEB_REAPER_INTERVAL = env_int("AGEWEB_REAPER_INTERVAL", 60, minimum=1)
+# Deletions the storage refused (it was unreachable, say) are tried again this often.
+AGEWEB_DELETION_RETRY_INTERVAL = env_int("AGEWEB_DELETION_RETRY_INTERVAL", 300, minimum=1)
 
 # Periodic jobs, sent by `celery -A ageweb beat` (make beat; the beat service in compose)
 # to the "default" queue, which the inference workers also read.
@@ -59,5 +61,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "accounts.tasks.delete_expired_login_records",
         "schedule": 300.0,  # a failed log-in's record lives at most 5 minutes past the lock-out
         "options": {"expires": 300.0},
+    },
+    "delete-pending-files": {
+        "task": "estimator.tasks.delete_pending_files",
+        "schedule": float(AGEWEB_DELETION_RETRY_INTERVAL),
+        "options": {"expires": float(AGEWEB_DELETION_RETRY_INTERVAL)},
+    },
+    "reconcile-storage": {
+        "task": "estimator.tasks.reconcile_storage",
+        "schedule": 24 * 3600.0,  # daily: objects no row points to, past AGEWEB_ORPHAN_GRACE_HOURS
     },
 }

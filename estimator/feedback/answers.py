@@ -68,4 +68,8 @@ def feedback_set(*, face: Face, correct: bool, true_age: int | None, consent_to_
 
 
 def feedback_delete(*, feedback: Feedback) -> None:
-    feedback.delete()  # the kept crop goes too (signals.feedback_crop_delete)
+    """Remove an answer; a consent it held is withdrawn (and recorded) and its crop deleted."""
+    with transaction.atomic():
+        if feedback.consent_to_train:
+            consent_drop(feedback=feedback, now=timezone.now())
+        feedback.delete()  # any crop left goes too (signals.feedback_crop_delete)

@@ -1,4 +1,6 @@
-"""Consent to keep a face for training: the kept crop is cut when it is given, deleted when it is taken back."""
+"""Consent to keep a face for training: the kept crop is cut when it is given, deleted when it
+is taken back, and each is recorded (``ConsentRecord``, never changed afterwards); the answer's
+own consent fields hold the latest state."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from accounts.models import User
 from ml.inference import ImageError, shipped_spec, training_crop
 
 from ..files import file_read, files_delete_on_commit
-from ..models import Face, Feedback, Prediction
+from ..models import ConsentRecord, Face, Feedback, Prediction
 from .selectors import feedback_list
 
 State = Feedback.State
@@ -38,7 +40,7 @@ def consent_context() -> dict[str, Any]:
 
 
 def consent_give(*, feedback: Feedback, prediction: Prediction, now: dt.datetime) -> None:
-    """Cut and keep the face's training crop and record the consent (saved by the caller)."""
+    """Cut and keep the face's training crop and record the consent (the answer is saved by the caller)."""
     if not prediction.image:
         raise ValidationError(PHOTO_GONE, code="photo_deleted")
     try:
@@ -53,6 +55,7 @@ def consent_give(*, feedback: Feedback, prediction: Prediction, now: dt.datetime
     feedback.consent_to_train = True
     feedback.consent_version = settings.AGEWEB_CONSENT_VERSION
     feedback.consented_at, feedback.withdrawn_at = now, None
+    _record(feedback=feedback, action=ConsentRecord.Action.GIVEN, now=now)
     feedback.state, feedback.reviewer, feedback.reviewed_at, feedback.corrected_age = State.PENDING, None, None, None
 
 
@@ -71,11 +74,23 @@ def face_crop_jpeg(*, face: Face, photo: bytes) -> bytes:
 
 
 def consent_drop(*, feedback: Feedback, now: dt.datetime) -> None:
-    """Delete the kept crop and record the withdrawal (saved by the caller)."""
+    """Delete the kept crop and record the withdrawal (the answer is saved by the caller)."""
     files_delete_on_commit(feedback.crop)
     feedback.crop = ""
     feedback.consent_to_train = False
     feedback.withdrawn_at = now
+    _record(feedback=feedback, action=ConsentRecord.Action.WITHDRAWN, now=now)
+
+
+def _record(*, feedback: Feedback, action: str, now: dt.datetime) -> None:
+    # In the caller's transaction: a consent whose answer is not saved leaves no record.
+    ConsentRecord.objects.create(
+        face_id=feedback.face_id,
+        owner_id=feedback.face.prediction.owner_id,
+        action=action,
+        consent_version=feedback.consent_version,
+        at=now,
+    )
 
 
 def feedback_withdraw(*, feedback: Feedback) -> Feedback:

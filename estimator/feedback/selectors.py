@@ -1,4 +1,4 @@
-"""Reading feedback: a person's own, the staff review queue, the dashboard, the export."""
+"""Reading feedback: a person's own, who opened their photos, the staff review queue, the dashboard, the export."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.db.models.lookups import GreaterThanOrEqual, IsNull
 
 from accounts.models import User
 
-from ..models import Feedback
+from ..models import Feedback, PhotoView
 
 State = Feedback.State
 
@@ -23,6 +23,7 @@ def feedback_list(*, owner: User) -> QuerySet[Feedback]:
     return (
         Feedback.objects.filter(face__prediction__owner=owner)
         .select_related("face__prediction")
+        .prefetch_related("face__consent_records")
         .order_by("-created_at", "-id")
     )
 
@@ -38,6 +39,11 @@ def feedback_get_owned(*, owner: User, feedback_id: int) -> Feedback | None:
     if not owner.is_authenticated:
         return None
     return feedback_list(owner=owner).filter(pk=feedback_id).first()
+
+
+def photo_views_of(*, owner: User) -> QuerySet[PhotoView]:
+    """Each time staff opened one of ``owner``'s whole photos, newest first."""
+    return PhotoView.objects.filter(owner=owner).order_by("-at", "-id")
 
 
 # The age to learn from (staff's correction, else the person's) and its distance from the estimate.

@@ -8,6 +8,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from ..models import MAX_TRUE_AGE, Feedback
+from .photos import can_view_photos
 
 
 def age_field(*, name: str, help_text: str) -> serializers.IntegerField:
@@ -50,7 +51,11 @@ class FeedbackSerializer(serializers.ModelSerializer[Feedback]):
 
 
 class ReviewItemSerializer(serializers.ModelSerializer[Feedback]):
-    prediction = serializers.UUIDField(source="face.prediction_id", read_only=True)
+    prediction = serializers.UUIDField(
+        source="face.prediction_id",
+        read_only=True,
+        help_text="The photo the face is from: only for staff who may open whole photos (view_photo).",
+    )
     face_index = serializers.IntegerField(source="face.index", read_only=True)
     estimate = serializers.FloatField(source="shown_age", read_only=True)
     interval = serializers.JSONField(source="shown_interval", read_only=True)
@@ -67,6 +72,13 @@ class ReviewItemSerializer(serializers.ModelSerializer[Feedback]):
             "reviewed_at", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        fields = super().get_fields()
+        request = self.context.get("request")
+        if request is not None and not can_view_photos(user=request.user):
+            del fields["prediction"]  # reviewers see the kept crop, never which photo it came from
+        return fields
 
     def get_crop_url(self, feedback: Feedback) -> str:
         path = reverse("api:review-crop", args=[feedback.pk])

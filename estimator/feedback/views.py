@@ -10,6 +10,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -17,20 +18,25 @@ from django.views.decorators.http import require_POST
 
 from accounts.archive import user_data_archive
 from ageweb.http import found_or_404, request_user
+from ageweb.throttles import rate_limited
 
 from ..files import file_response
 from ..models import Feedback, Prediction
 from ..predictions.selectors import prediction_list
 from .consent import consent_context, feedback_withdraw, feedback_withdraw_all
+from .photos import REASON_MAX, REASON_MIN, can_view_photos, photo_view_reason, photo_view_record
 from .selectors import (
     dashboard_series,
     dashboard_stats,
     feedback_get_owned,
     feedback_list,
+    photo_views_of,
     review_model_versions,
 )
 
 View = Callable[..., HttpResponseBase]
+
+DOWNLOADS_LIMITED = "You have downloaded your data several times in the last hour; please try again later."
 
 
 def staff_only(view: View) -> View:
@@ -58,18 +64,20 @@ def my_data(request: HttpRequest) -> HttpResponse:
         "predictions": prediction_list(owner=user),
         "answers": answers,
         "kept": [feedback for feedback in answers if feedback.kept],
+        "photo_views": photo_views_of(owner=user),
         "retention_days": settings.AGEWEB_PHOTO_RETENTION_DAYS,
     }
     return render(request, "feedback/my_data.html", context)
 
 
 @login_required
-def download(request: HttpRequest) -> HttpResponse:
+@rate_limited("downloads", methods=("GET",), message=DOWNLOADS_LIMITED)
+def download(request: HttpRequest) -> FileResponse:
+    """Everything held about the person, as a zip streamed from a temporary file."""
     user = request_user(request)
-    response = HttpResponse(user_data_archive(owner=user), content_type="application/zip")
     name = f"ageweb-{user.username}-{timezone.now():%Y%m%d}.zip"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    archive = user_data_archive(owner=user)  # closed by the response once sent
+    return FileResponse(archive, as_attachment=True, filename=name, content_type="application/zip")
 
 
 def _owned_or_404(request: HttpRequest, feedback_id: int) -> Feedback:
@@ -112,11 +120,23 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "feedback/dashboard.html", context)
 
 
-@staff_only
-def staff_photo(request: HttpRequest, prediction_id: UUID) -> FileResponse:
-    """Any stored photo, for staff (the admin shows it); gone once retention deleted it."""
+def staff_photo(request: HttpRequest, prediction_id: UUID) -> HttpResponseBase:
+    """A person's whole photo, for staff with the ``view_photo`` permission who say why
+    (``?reason=``; without one, a form asks for it); each view is recorded for the owner.
+    A 404 for everyone else, as if the page did not exist."""
+    if not can_view_photos(user=request.user):
+        raise Http404("No such page.")
     prediction = found_or_404(
         Prediction.objects.filter(pk=prediction_id).exclude(image="").first(),
         "No such photo (it may have been deleted after the retention period).",
     )
-    return file_response(prediction.image, gone="No such photo.")
+    raw = request.GET.get("reason", "")
+    try:
+        reason = photo_view_reason(raw=raw)
+    except ValidationError as error:
+        context = {"prediction": prediction, "error": error.messages[0] if raw else "", "reason": raw,
+                   "reason_min": REASON_MIN, "reason_max": REASON_MAX}  # fmt: skip
+        return render(request, "feedback/photo_reason.html", context, status=400)
+    response = file_response(prediction.image, gone="No such photo.")  # a photo the storage lost was not seen
+    photo_view_record(viewer=request_user(request), prediction=prediction, reason=reason)
+    return response

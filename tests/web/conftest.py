@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.test import APIClient
@@ -15,6 +16,15 @@ from accounts.services import user_create, user_token
 from tests import photos
 
 PASSWORD = "correct horse battery 9"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rates() -> Iterator[None]:
+    """Rates are counted in the cache: each test starts with none used, so a limit one test
+    reaches (five downloads an hour, say) never refuses another test's request."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import Group
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -39,6 +43,13 @@ def make_staff(username: str = "sam") -> User:
     return staff
 
 
+def support_staff(username: str = "pat") -> User:
+    """A staff member in the "support" group, which migration 0005 gives the photo permission."""
+    staff = make_staff(username)
+    staff.groups.add(Group.objects.get(name="support"))
+    return staff
+
+
 def token_client(user: User) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {user_token(user=user).key}")
@@ -48,6 +59,13 @@ def token_client(user: User) -> APIClient:
 def media_files(folder: str) -> list[Path]:
     root = Path(settings.MEDIA_ROOT) / folder
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def downloaded(client: Client) -> zipfile.ZipFile:
+    """The zip a logged-in person gets from "Download everything"."""
+    response = client.get("/my-data/download/")
+    assert response.status_code == 200, response.status_code
+    return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
 
 
 def crop_path(feedback: Feedback) -> Path:

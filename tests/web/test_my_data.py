@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from typing import Any
 
 import pytest
@@ -14,7 +12,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.services import user_delete
 from estimator.models import Feedback
-from tests.web.feedback_helpers import answer, crop_path, done_prediction, media_files
+from tests.web.feedback_helpers import answer, crop_path, done_prediction, downloaded, media_files
 
 pytestmark = pytest.mark.django_db
 
@@ -88,9 +86,7 @@ def test_the_download_holds_my_data_photos_and_crops_and_nobody_elses(
     mine = done_prediction(user)
     answer(api, mine, correct=False, true_age=44, consent_to_train=True)
     done_prediction(other_user)
-    response = logged_in.get("/my-data/download/")
-    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
-    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    archive = downloaded(logged_in)
     data = json.loads(archive.read("data.json"))
     assert data["account"]["username"] == user.username
     [prediction] = data["predictions"]

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from botocore.config import Config
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -22,15 +23,17 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import user_delete
+from estimator import tasks as storage_tasks
 from estimator.feedback.review import feedback_review
-from estimator.models import Feedback, Prediction
+from estimator.models import Feedback, PendingDeletion, PhotoView, Prediction
 from estimator.predictions import tasks  # noqa: F401 (registers predict_age, which runs eagerly on commit)
 from estimator.predictions.retention import photos_delete_expired
 from estimator.predictions.services import PHOTO_MISSING, prediction_create, prediction_run
+from estimator.reconcile import storage_reconcile
 from tests import photos
 from tests.stack import ObjectStore
 from tests.web.conftest import upload
-from tests.web.feedback_helpers import answer, done_prediction, make_staff
+from tests.web.feedback_helpers import answer, done_prediction, make_staff, support_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -146,6 +149,45 @@ def test_deleting_the_account_deletes_its_photos_and_kept_crops(
     assert bucket.names() == {other.image.name, other.thumbnail.name}
 
 
+def unreachable(settings: Any, store: ObjectStore, bucket: Bucket) -> None:
+    """The same bucket and prefix, through an endpoint nobody listens on."""
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    config = Config(retries={"max_attempts": 1}, connect_timeout=2)
+    use_s3(settings, store, endpoint_url=endpoint, client_config=config, location=bucket.prefix.rstrip("/"))
+
+
+def test_an_account_deleted_while_the_bucket_is_unreachable_leaves_nothing_once_it_is_back(
+    api: APIClient, user: User, other_user: User, bucket: Bucket, store: ObjectStore, settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    answer(api, done_prediction(user), correct=True, consent_to_train=True)
+    other = done_prediction(other_user)
+    mine = bucket.names() - {other.image.name, other.thumbnail.name}
+    assert len(mine) == 3
+    back = settings.STORAGES
+    unreachable(settings, store, bucket)
+    with django_capture_on_commit_callbacks(execute=True):
+        user_delete(user=user)
+    assert bucket.names() >= mine  # still there ...
+    assert {p.name for p in PendingDeletion.objects.all()} == mine  # ... and still to delete
+    settings.STORAGES = back
+    assert storage_tasks.delete_pending_files.delay().get() == {"deleted": 3, "failed": 0}
+    assert bucket.names() == {other.image.name, other.thumbnail.name}
+    assert not PendingDeletion.objects.exists()
+
+
+def test_reconciling_deletes_objects_in_the_bucket_no_row_points_to(user: User, bucket: Bucket) -> None:
+    kept = done_prediction(user)
+    lost = "faces/2026/01/left-behind.jpg"
+    default_storage.save(lost, ContentFile(b"\xff\xd8 left behind"))
+    assert storage_reconcile().orphans == 0  # within the grace period
+    report = storage_reconcile(now=timezone.now() + timedelta(hours=25))
+    assert (report.listed, report.orphans, report.deleted, report.failed) == (3, 1, 1, 0)
+    assert bucket.names() == {kept.image.name, kept.thumbnail.name}
+
+
 def test_withdrawing_consent_deletes_the_kept_crop_object(
     logged_in: Client, api: APIClient, user: User, bucket: Bucket, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -183,8 +225,9 @@ def test_a_photo_lost_by_the_bucket_is_a_clear_404_on_every_view(
         assert response.json()["error"]["message"] == "The stored file could not be found; it may have been deleted."
     assert logged_in.get(f"/my-data/faces/{feedback.pk}/crop/").status_code == 404
     staff = Client()
-    staff.force_login(make_staff())
-    assert staff.get(f"/review/photos/{prediction.id}/").status_code == 404
+    staff.force_login(support_staff())
+    assert staff.get(f"/review/photos/{prediction.id}/", {"reason": "Checking a lost photo."}).status_code == 404
+    assert not PhotoView.objects.exists()  # a photo the storage lost was not seen
     assert staff.get(f"/api/v1/review/feedback/{feedback.pk}/crop/").status_code == 404
     download = logged_in.get("/my-data/download/")  # what is still stored, without the lost files
     assert download.status_code == 200

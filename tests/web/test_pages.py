@@ -179,11 +179,14 @@ def test_the_admin_offers_no_add_form_instead_of_a_500(staff: Client) -> None:
     assert b"/admin/estimator/prediction/add/" not in staff.get("/admin/estimator/prediction/").content
 
 
-def test_the_admin_shows_the_photo_to_staff_only(staff: Client, user: User, logged_in: Client) -> None:
+def test_the_admin_links_a_permitted_staff_member_to_the_photo_asking_why(
+    staff: Client, user: User, logged_in: Client
+) -> None:
     prediction = prediction_create(owner=user, image=upload(photos.face_photo()))
     photo_url = f"/review/photos/{prediction.id}/"  # the one staff view of any photo
     assert photo_url in staff.get(f"/admin/estimator/prediction/{prediction.id}/change/").content.decode()
-    photo = staff.get(photo_url)
+    assert staff.get(photo_url).status_code == 400  # a superuser too must say why
+    photo = staff.get(photo_url, {"reason": "The owner asked us to check the boxes."})
     assert (photo.status_code, photo["Content-Type"]) == (200, "image/jpeg")
     assert logged_in.get(photo_url).status_code == 404  # the owner is not staff
 

@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.test import APIClient
@@ -21,10 +22,18 @@ PASSWORD = "correct horse battery 9"
 @pytest.fixture(autouse=True)
 def _fresh_rates() -> Iterator[None]:
     """Rates are counted in the cache: each test starts with none used, so a limit one test
-    reaches (five downloads an hour, say) never refuses another test's request."""
-    cache.clear()
+    reaches (five downloads an hour, say) never refuses another test's request. Only the
+    in-memory caches of the test settings: a test that points the cache at a Redis that is
+    down (tests/web/test_production.py) must not fail here."""
+    _clear_memory_caches()
     yield
-    cache.clear()
+    _clear_memory_caches()
+
+
+def _clear_memory_caches() -> None:
+    for each in caches.all(initialized_only=True):
+        if isinstance(each, LocMemCache):
+            each.clear()
 
 
 @pytest.fixture

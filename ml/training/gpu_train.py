@@ -7,10 +7,10 @@ script runs there, from a copy of this repository and a packed face cache made h
     python -m ml.training.cache --margin 0.1 --size 128 --pack faces-m10-s128.npz
 
     # on the GPU host (Keras runs there on JAX or TensorFlow; the training requirements)
-    python tools/gpu_train.py --bundle faces-m10-s128.npz --minutes 30 --out OUT_DIR
+    python -m ml.training.gpu_train --bundle faces-m10-s128.npz --minutes 30 --out OUT_DIR
 
     # back here, with OUT_DIR copied over
-    python tools/gpu_train.py --install OUT_DIR
+    python -m ml.training.gpu_train --install OUT_DIR
 
 Steps on the GPU host: unpack the crops into face caches (the 10% margin crops, and narrower
 ones cut from their centres for the members that want them); a short calibration run of
@@ -53,7 +53,7 @@ from typing import Any
 import yaml
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # several trainings share one GPU
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 sys.path.insert(0, str(ROOT))
 
 # Stage 1 of the ensemble members (ml.training.experiments trains their stage 2 here, on exact crops).

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests import photos
-from tests.stack import SiteClient, Stack, private_services_missing, running_stack
-from tools.soak import passed, report, soak
+from harness import photos
+from harness.soak import passed, report, soak
+from harness.stack import SiteClient, Stack, private_services_missing, running_stack
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
+from harness import photos
 from ml import faces
-from tests import photos
 
 
 def encode(image: Image.Image, fmt: str, **kwargs: object) -> bytes:

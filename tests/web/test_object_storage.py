@@ -26,8 +26,8 @@ from estimator import tasks  # noqa: F401 (registers predict_age, which runs eag
 from estimator.feedback.services import feedback_review, photos_delete_expired
 from estimator.models import Feedback, Prediction
 from estimator.services import PHOTO_MISSING, prediction_create, prediction_run
-from tests import photos
-from tests.stack import ObjectStore
+from harness import photos
+from harness.stack import ObjectStore
 from tests.web.conftest import upload
 from tests.web.feedback_helpers import answer, done_prediction, make_staff
 

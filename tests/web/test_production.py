@@ -19,7 +19,7 @@ from accounts.services import user_token
 from ageweb.asgi import application
 from estimator.models import Prediction
 from estimator.services import prediction_create, prediction_run
-from tests import photos
+from harness import photos
 from tests.web.conftest import upload
 from tests.web.test_settings import PRODUCTION_ENV, django_setup
 

@@ -13,6 +13,10 @@ lost (accepted, then gone), stuck (unfinished after the reaper's deadline), 5xx 
 (inside a restart window, where a 503 is expected, and outside), and upload-to-result
 percentiles. It fails unless nothing is lost, nothing is stuck and no 5xx falls outside
 the restart windows. The command line is ``tools/soak.py`` (``make soak``).
+
+Every wait has a limit: each fault step its own, an upload's retries, a result, the whole run
+(``budget_s``, the stack's start included). A step past its limit fails the soak with its name
+and where it was stuck (``hung``), and the clients stop, so the soak ends and reports.
 """
 
 from __future__ import annotations
@@ -33,10 +37,15 @@ import requests
 
 from harness import photos
 from harness.stack import SiteClient, Stack, running_stack
+from harness.steps import StepTimeout, run_step, step_timeout
 
 FINISHED = {"done", "failed"}
 RETRYABLE = {502, 503, 504}  # the site (or nginx) says: not now, try again
 WINDOW_GRACE_S = 10.0  # after a restart, errors this long after it still belong to it
+RETRY_S = 90.0  # an upload answered only "not now" for this long counts as an error: no restart takes so long
+# Past the load's deadline a client still finishes what it is doing: an upload try (60 s), or
+# a result's socket read (10 s), API poll (30 s) and close (10 s).
+CLIENT_GRACE_S = 90.0
 # The stack's reaper, fast enough for a run of minutes (production: see the README's Limits).
 REAPER_ENV = {
     "AGEWEB_REAPER_INTERVAL": "5",
@@ -45,6 +54,7 @@ REAPER_ENV = {
     "AGEWEB_TASK_HARD_TIME_LIMIT": "30",
     "AGEWEB_RUNNING_STALE_AFTER": "45",
 }
+FAULT_SHARES = (0.15, 0.35, 0.55, 0.75)  # of the uploads accepted, when each fault comes
 
 
 def upload_mix() -> list[tuple[str, bytes]]:
@@ -74,39 +84,51 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     client_errors: list[str] = field(default_factory=list)
     windows: list[tuple[str, float, float]] = field(default_factory=list)  # fault, start, end
+    hung: list[str] = field(default_factory=list)  # steps past their limits, each with where it was stuck
+    doing: dict[int, str] = field(default_factory=dict)  # client number -> what it is doing now
+    stop: threading.Event = field(default_factory=threading.Event)  # a step hung: the clients stop
 
     def response(self, status: int) -> None:
         with self.lock:
             self.responses.append((time.monotonic(), status))
 
+    def step_hung(self, error: StepTimeout) -> None:
+        """Record ``error`` and stop the clients: the stack is in no state to measure any more."""
+        with self.lock:
+            self.hung.append(f"{error}\n  clients: {self.clients()}")
+        self.stop.set()
+
+    def clients(self) -> str:
+        return "; ".join(f"{number}: {doing}" for number, doing in sorted(self.doing.items()))
+
 
 class Soaker:
-    """One client of the soak: an account, uploads one after another, waits for each result."""
+    """One client of the soak: an account, uploads one after another, waits for each result,
+    and stops taking uploads at ``until`` (a ``time.monotonic()`` moment)."""
 
-    def __init__(self, base_url: str, tally: Tally, deadline_s: float) -> None:
-        self.base_url, self.tally, self.deadline_s = base_url, tally, deadline_s
+    def __init__(self, number: int, base_url: str, tally: Tally, *, wait_s: float, until: float) -> None:
+        self.number, self.base_url, self.tally, self.wait_s, self.until = number, base_url, tally, wait_s, until
         self.client = SiteClient(base_url)
 
-    def sign_up(self) -> None:
-        self.client.sign_up(f"soak_{uuid.uuid4().hex[:10]}")
+    def now_doing(self, what: str) -> None:
+        self.tally.doing[self.number] = what
 
-    def send(self, kind: str, data: bytes) -> None:
-        while True:
-            started = time.monotonic()
-            try:
-                response = self.client.upload(data, name=f"{kind}.bin")
-            except requests.RequestException:
-                self.tally.response(0)
-                time.sleep(1)
-                continue
-            self.tally.response(response.status_code)
-            if response.status_code not in RETRYABLE:
-                break
-            time.sleep(1)
+    def sign_up(self) -> None:
+        self.now_doing("signing up")
+        self.client.sign_up(f"soak_{uuid.uuid4().hex[:10]}")
+        self.now_doing("idle")
+
+    def send(self, number: int, kind: str, data: bytes) -> None:
+        self.now_doing(f"upload {number} ({kind}): sending")
+        started = time.monotonic()
+        response = self.upload(kind, data)
+        if response is None:  # the soak stopped meanwhile
+            return
         if response.status_code == 202:
             prediction_id = response.json()["id"]
             with self.tally.lock:
                 self.tally.accepted[prediction_id] = kind
+            self.now_doing(f"upload {number} ({kind}): waiting for {prediction_id}")
             if self.wait(prediction_id):
                 with self.tally.lock:
                     self.tally.latencies.append(time.monotonic() - started)
@@ -116,13 +138,40 @@ class Soaker:
         else:
             with self.tally.lock:
                 self.tally.client_errors.append(f"{kind}: {response.status_code} {response.text[:120]}")
+        self.now_doing("idle")
+
+    def upload(self, kind: str, data: bytes) -> requests.Response | None:
+        """The first answer that is not "not now"; None once the soak stops. Retries for at most
+        RETRY_S (a restart's outage is seconds: past that the site is down) and until ``until``."""
+        started, last = time.monotonic(), "nothing yet"
+        while not self.tally.stop.is_set():
+            waited = time.monotonic() - started
+            if waited > RETRY_S or time.monotonic() > self.until:
+                raise step_timeout(f"soak step 'upload a {kind} file'", waited, f"answered only {last}")
+            try:
+                response = self.client.upload(data, name=f"{kind}.bin")
+            except requests.RequestException as error:
+                self.tally.response(0)
+                last = f"no answer ({type(error).__name__})"
+            else:
+                self.tally.response(response.status_code)
+                if response.status_code not in RETRYABLE:
+                    return response
+                last = str(response.status_code)
+            time.sleep(1)
+        return None
 
     def wait(self, prediction_id: str) -> bool:
-        """As the result page: the websocket, asking the API after 10 s of silence; polling once it drops."""
-        deadline = time.monotonic() + self.deadline_s
+        """As the result page: the websocket, asking the API after 10 s of silence; polling once it drops.
+        Gives up after ``wait_s``, at ``until``, or when the soak stops (settle() looks at it later)."""
+        deadline = min(time.monotonic() + self.wait_s, self.until)
+
+        def going() -> bool:
+            return time.monotonic() < deadline and not self.tally.stop.is_set()
+
         try:
             with self.client.socket(prediction_id) as ws:
-                while time.monotonic() < deadline:
+                while going():
                     try:
                         if json.loads(ws.recv(timeout=10))["status"] in FINISHED:
                             return True
@@ -131,7 +180,7 @@ class Soaker:
                             return True
         except Exception:  # the socket dropped (Redis, the worker or the web restarting): poll instead
             pass
-        while time.monotonic() < deadline:
+        while going():
             if self.finished(prediction_id):
                 return True
             time.sleep(1)
@@ -149,33 +198,65 @@ class Soaker:
         return response.status_code == 200 and response.json()["status"] in FINISHED
 
 
-def _faults(stack: Stack) -> list[tuple[str, Callable[[], None]]]:
+def _faults(stack: Stack, worker_restart_s: float) -> list[tuple[str, Callable[[], None], float]]:
+    """Each fault, and the time it may take: a restart is seconds; the worker's start loads its models."""
+
     def kill_child() -> None:
         children = stack.worker_children()
         if children:
             os.kill(children[0], signal.SIGKILL)
 
     return [
-        ("kill a worker process (SIGKILL)", kill_child),
-        ("restart the worker", stack.restart_worker),
-        ("restart Redis", stack.restart_redis),
-        ("restart PostgreSQL", stack.restart_postgres),
+        ("kill a worker process (SIGKILL)", kill_child, 10),
+        ("restart the worker", stack.restart_worker, worker_restart_s),
+        ("restart Redis", stack.restart_redis, 60),
+        ("restart PostgreSQL", stack.restart_postgres, 90),
     ]
 
 
-def fault_loop(stack: Stack, tally: Tally, total: int, done: threading.Event) -> None:
-    """Each fault once, when 15%, 35%, 55% and 75% of the uploads have been accepted."""
-    for share, (name, fault) in zip((0.15, 0.35, 0.55, 0.75), _faults(stack), strict=True):
-        while len(tally.accepted) < share * total and not done.is_set():
-            time.sleep(0.2)
+def fault_loop(
+    faults: list[tuple[str, Callable[[], None], float]], tally: Tally, total: int, done: threading.Event, until: float
+) -> None:
+    """Each fault once, when 15%, 35%, 55% and 75% of the uploads have been accepted (or all were
+    sent); stops at the first step past its limit."""
+    for share, (name, fault, seconds) in zip(FAULT_SHARES, faults, strict=True):
+        try:
+            if not wait_for_share(tally, share, total, done, until, before=name):
+                return  # the soak stopped: another step hung
+        except StepTimeout as error:
+            _hung(tally, error)
+            return
         start = time.monotonic()
         try:
-            fault()
+            run_step(f"soak step {name!r}", fault, seconds)
+        except StepTimeout as error:
+            _hung(tally, error)
+            return
         except Exception as error:
             tally.client_errors.append(f"fault {name!r} failed: {error}")
-        with tally.lock:
-            tally.windows.append((name, start, time.monotonic()))
+        finally:
+            with tally.lock:
+                tally.windows.append((name, start, time.monotonic()))
         print(f"  fault: {name} ({time.monotonic() - start:.1f} s)", flush=True)
+
+
+def _hung(tally: Tally, error: StepTimeout) -> None:
+    tally.step_hung(error)
+    print(f"  hung: {error}", flush=True)
+
+
+def wait_for_share(tally: Tally, share: float, total: int, done: threading.Event, until: float, *, before: str) -> bool:
+    """Until ``share`` of ``total`` uploads are accepted or all were sent (True), or the soak
+    stops (False); StepTimeout at ``until``."""
+    started = time.monotonic()
+    while len(tally.accepted) < share * total and not done.is_set():
+        if tally.stop.is_set():
+            return False
+        if time.monotonic() > until:
+            step = f"soak step 'wait for {share:.0%} of the uploads to be accepted, before {before!r}'"
+            raise step_timeout(step, time.monotonic() - started, f"{len(tally.accepted)} of {total} accepted")
+        time.sleep(0.2)
+    return True
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -207,53 +288,41 @@ def _in_window(moment: float, windows: list[tuple[str, float, float]]) -> bool:
 
 def soak(
     *, workdir: Path, clients: int, uploads: int, estimator: str, concurrency: int,
-    env: dict[str, str] | None = None, wait_s: float = 600,
+    env: dict[str, str] | None = None, wait_s: float = 600, budget_s: float = 3600, worker_restart_s: float = 240,
 ) -> dict[str, Any]:  # fmt: skip
-    """Run the soak; the figures as a dict (see the module docstring)."""
+    """Run the soak; the figures as a dict (see the module docstring).
+
+    ``budget_s`` bounds the run from the stack's start to the figures: the uploads stop early
+    enough to leave the reaper's deadline for the results. ``wait_s`` bounds one client's wait
+    for one result, ``worker_restart_s`` the worker's restart (its models load on start)."""
+    began = time.monotonic()
     stack_env = {**REAPER_ENV, **(env or {})}
     reaper_deadline = (
         float(stack_env["AGEWEB_REQUEUE_AFTER"]) + float(stack_env["AGEWEB_RUNNING_STALE_AFTER"])
         + 2 * float(stack_env["AGEWEB_REAPER_INTERVAL"]) + 30
     )  # fmt: skip
-    tally, mix = Tally(), upload_mix()
+    until = began + budget_s - reaper_deadline  # no upload starts later
+    tally = Tally()
     with running_stack(
         workdir=workdir, estimator=estimator, concurrency=concurrency, env=stack_env, production=True
     ) as stack:
+        stack_start_s = time.monotonic() - began
         print(f"stack: nginx at {stack.base_url} -> gunicorn (uvicorn workers) -> worker (concurrency {concurrency}),"
-              f" beat, private PostgreSQL :{stack.pg_port} and Redis :{stack.redis_port} (AOF); estimator {estimator}",
-              flush=True)  # fmt: skip
-        soakers = [Soaker(stack.base_url, tally, wait_s) for _ in range(clients)]
+              f" beat, private PostgreSQL :{stack.pg_port} and Redis :{stack.redis_port} (AOF); estimator {estimator};"
+              f" started in {stack_start_s:.1f} s", flush=True)  # fmt: skip
+        soakers = [Soaker(number, stack.base_url, tally, wait_s=wait_s, until=until) for number in range(clients)]
         for soaker in soakers:
             soaker.sign_up()
-        jobs = [(i, mix[i % len(mix)]) for i in range(uploads)]
-        next_job = iter(jobs)
-        job_lock, finished = threading.Lock(), threading.Event()
-
-        def run(soaker: Soaker) -> None:
-            while True:
-                with job_lock:
-                    job = next(next_job, None)
-                if job is None:
-                    return
-                try:
-                    soaker.send(*job[1])
-                except Exception as error:
-                    with tally.lock:
-                        tally.client_errors.append(f"upload {job[0]}: {type(error).__name__}: {error}")
-
-        began = time.monotonic()
-        faults = threading.Thread(target=fault_loop, args=(stack, tally, uploads, finished), daemon=True)
-        faults.start()
-        threads = [threading.Thread(target=run, args=(s,), daemon=True) for s in soakers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        finished.set()
-        faults.join()
-        load_s = time.monotonic() - began
-        rows = settle(stack, list(tally.accepted), reaper_deadline)
+        load_began = time.monotonic()
+        sign_up_s = load_began - began - stack_start_s
+        load(stack, tally, soakers, uploads=uploads, until=until, restart_s=worker_restart_s)
+        load_s = time.monotonic() - load_began
+        settle_began = time.monotonic()
+        rows = settle(stack, list(tally.accepted), min(reaper_deadline, began + budget_s - settle_began))
+        settle_s = time.monotonic() - settle_began
         reaped = stack.log("worker").count("Reaper: queued")
+        stopping = time.monotonic()
+    stop_s = time.monotonic() - stopping
 
     statuses = Counter(status for status, _, _ in rows.values())
     reasons = Counter(reason for status, reason, _ in rows.values() if status == "failed")
@@ -276,13 +345,62 @@ def soak(
         "server_errors_outside_windows": len(outside),
         "no_answer": sum(1 for _, status in tally.responses if status == 0),
         "faults": [(name, round(end - start, 1)) for name, start, end in tally.windows],
+        "hung": tally.hung,
         "reaper_requeue_logs": reaped,
         "client_errors": tally.client_errors[:20],
+        "stack_start_s": stack_start_s,
+        "sign_up_s": sign_up_s,
         "load_s": load_s,
+        "settle_s": settle_s,
+        "stack_stop_s": stop_s,
+        "total_s": time.monotonic() - began,
         "p50_s": percentile(tally.latencies, 0.5),
         "p95_s": percentile(tally.latencies, 0.95),
         "reaper_deadline_s": reaper_deadline,
     }
+
+
+def load(stack: Stack, tally: Tally, soakers: list[Soaker], *, uploads: int, until: float, restart_s: float) -> None:
+    """The clients' uploads and, beside them, the faults (``restart_s``: the worker's restart may take
+    this long); returns once both are over, by ``until`` plus a client's grace and the faults' limits."""
+    started, mix = time.monotonic(), upload_mix()
+    jobs = iter([(i, *mix[i % len(mix)]) for i in range(uploads)])
+    job_lock, sent = threading.Lock(), threading.Event()
+
+    def run(soaker: Soaker) -> None:
+        while not tally.stop.is_set() and time.monotonic() < until:
+            with job_lock:
+                job = next(jobs, None)
+            if job is None:
+                return
+            try:
+                soaker.send(*job)
+            except StepTimeout as error:  # the site stopped answering: no use sending more
+                _hung(tally, error)
+                return
+            except Exception as error:
+                with tally.lock:
+                    tally.client_errors.append(f"upload {job[0]}: {type(error).__name__}: {error}")
+
+    faults = _faults(stack, restart_s)
+    fault_thread = threading.Thread(target=fault_loop, args=(faults, tally, uploads, sent, until), daemon=True)
+    fault_thread.start()
+    threads = [threading.Thread(target=run, args=(s,), name=f"client {s.number}", daemon=True) for s in soakers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(until - time.monotonic(), 0) + CLIENT_GRACE_S)
+        if thread.is_alive():
+            _hung(tally, step_timeout(f"soak step '{thread.name}'", CLIENT_GRACE_S, "still busy past the deadline"))
+    with job_lock:
+        left = sum(1 for _ in jobs)
+    if left and not tally.stop.is_set():
+        _hung(tally, step_timeout("soak step 'send the uploads'", until - started, f"{left} of {uploads} not sent"))
+    sent.set()
+    limit = sum(seconds for _, _, seconds in faults) + 5  # the faults still to come, one after another
+    fault_thread.join(limit)
+    if fault_thread.is_alive():
+        _hung(tally, step_timeout("soak step 'the faults'", limit, "their thread outlived their limits"))
 
 
 def report(figures: dict[str, Any]) -> str:
@@ -301,6 +419,10 @@ def report(figures: dict[str, Any]) -> str:
         f"{figures['server_errors_outside_windows']}; no answer: {figures['no_answer']}",
         f"faults: {figures['faults']}",
         f"upload to result: p50 {seconds(figures['p50_s'])}, p95 {seconds(figures['p95_s'])}",
+        f"time: stack start {figures['stack_start_s']:.1f} s, sign-up {figures['sign_up_s']:.1f} s, load "
+        f"{figures['load_s']:.1f} s, settle {figures['settle_s']:.1f} s, stack stop {figures['stack_stop_s']:.1f} s; "
+        f"{figures['total_s']:.1f} s in all",
+        *(f"  hung: {step}" for step in figures["hung"]),
         *(f"  client error: {error}" for error in figures["client_errors"]),
     ])  # fmt: skip
 
@@ -308,5 +430,5 @@ def report(figures: dict[str, Any]) -> str:
 def passed(figures: dict[str, Any]) -> bool:
     return (
         figures["lost"] == 0 and figures["stuck"] == 0 and figures["server_errors_outside_windows"] == 0
-        and not figures["client_errors"] and len(figures["faults"]) == 4
+        and not figures["client_errors"] and not figures["hung"] and len(figures["faults"]) == 4
     )  # fmt: skip

@@ -11,7 +11,7 @@ BEAT_SCHEDULE ?= .cache/celerybeat-schedule
 # The entry points (asgi, wsgi, celery) default to production settings; make runs the local ones.
 DJANGO_SETTINGS_MODULE ?= ageweb.settings.local
 export DJANGO_SETTINGS_MODULE
-LINTED := ml tests/ml ageweb accounts estimator tools tests/web tests/integration tests/fakes.py tests/photos.py tests/stack.py conftest.py manage.py
+LINTED := ml tests/ml ageweb accounts estimator tools harness tests/harness tests/layout tests/web tests/integration tests/fakes.py conftest.py manage.py
 
 .PHONY: setup setup-train setup-test run test worker worker-inference worker-live livebench web migrate lint typecheck loadtest beat soak scaletest
 

@@ -37,8 +37,8 @@ import numpy as np
 from PIL import Image
 from websockets.sync.client import connect as ws_connect
 
-from tests.photos import face_photo
-from tests.stack import SiteClient, Stack, running_stack, unreachable_services
+from harness.photos import face_photo
+from harness.stack import SiteClient, Stack, running_stack, unreachable_services
 
 MIN_GAP = 0.040  # seconds between two frames' sending, as static/js/live.js
 TARGETS = "targets: one client >= 15 results/s, median <= 60 ms; four clients >= 5 results/s each, no backlog"

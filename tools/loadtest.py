@@ -31,8 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.photos import face_photo
-from tests.stack import SiteClient, running_stack, unreachable_services
+from harness.photos import face_photo
+from harness.stack import SiteClient, running_stack, unreachable_services
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Scale test: the same load against 1 and 2 web servers and 1 and 2 inference workers.
 
-Each configuration is a fresh production-shaped stack past one machine (tests/stack.py):
+Each configuration is a fresh production-shaped stack past one machine (harness/stack.py):
 nginx in front of N gunicorn web servers (one uvicorn worker each), M Celery inference
 workers (one pool process each) with the real models, beat, a private PostgreSQL and Redis,
 photos in a private SeaweedFS S3 server, and every web server and worker in a folder with a
@@ -42,8 +42,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.photos import face_photo
-from tests.stack import Stack, private_services_missing, running_stack
+from harness.photos import face_photo
+from harness.stack import Stack, private_services_missing, running_stack
 from tools.livebench import Streamer, camera_frames, percentile
 from tools.loadtest import load_phase, person
 

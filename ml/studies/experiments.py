@@ -33,7 +33,7 @@ PREDS_DIR = ROOT / "docs" / "results" / "preds"
 ENSEMBLE_DIR = ROOT / "ml" / "models" / "ensemble8"
 
 TABLE_BUDGET = ["input_size=96", "margin=0.1", "epochs=4", "head_epochs=1", "warmup_epochs=1"]
-# Ensemble members: stage 1 ran on a GPU host (tools/gpu_train.py, JOBS: 24-26 epochs
+# Ensemble members: stage 1 ran on a GPU host (ml/training/gpu_train.py, JOBS: 24-26 epochs
 # from the 101-class model's weights, on WebP-packed crops); this stage, one epoch at a low
 # learning rate on the exact crops of the face pipeline, removes what the WebP packing
 # taught them (it cost the GPU members 0.01-0.02 of accuracy on clean crops).
@@ -128,7 +128,7 @@ def run_experiment(name: str, data: str | None) -> Path:
     if cfg.get("init_from") and not (ROOT / cfg["init_from"]).exists():
         raise SystemExit(
             f"{name} starts from {cfg['init_from']}, which is missing: for the ensemble members that is "
-            "the GPU stage (tools/gpu_train.py, then its --install)"
+            "the GPU stage (ml/training/gpu_train.py, then its --install)"
         )
     faces = faces_for(cfg, data)
     best = train.train(cfg, faces.subset("train"), faces.subset("val"), run_dir, resume=True)

@@ -10,7 +10,7 @@ code the worker runs on uploads.
 To train on a machine without the archive (a GPU host, where copying is costly), pack a cache's
 training and validation crops as WebP (18.7k crops at 128 px: 34 MB at quality 80, 50 MB
 at 90; the loss costs the shipped model 0.26 and 0.08 years of validation MAE, see
-tools/gpu_train.py) and unpack it there, optionally narrowed to a tighter margin or
+ml/training/gpu_train.py) and unpack it there, optionally narrowed to a tighter margin or
 another size:
 
     python -m ml.training.cache --margin 0.1 --size 128 --pack faces-m10-s128.npz

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.stack import Stack, running_stack, unreachable_services
+from harness.stack import Stack, running_stack, unreachable_services
 
 REAL_ESTIMATOR = "ml.inference.Estimator"
 

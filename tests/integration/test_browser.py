@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests import photos
-from tests.stack import ROOT, Stack
+from harness import photos
+from harness.stack import ROOT, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.real_estimator]
 

@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from harness.stack import ROOT, Stack
 from tests.integration.test_browser import chromium, expect_result, shoot, signed_up_page, upload_face  # noqa: F401
-from tests.stack import ROOT, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.real_estimator]
 AGE = 87  # unusual, to find this answer among others in the shared review queue

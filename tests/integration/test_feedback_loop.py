@@ -16,10 +16,10 @@ import psycopg
 import pytest
 import requests
 
+from harness import photos
+from harness.stack import ROOT, SiteClient, Stack
 from ml import ages, faces
 from ml.inference import Estimator
-from tests import photos
-from tests.stack import ROOT, SiteClient, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.real_estimator]
 PASSWORD = "correct horse battery 9"

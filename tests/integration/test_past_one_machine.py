@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests import photos
-from tests.stack import SiteClient, Stack, private_services_missing, running_stack
+from harness import photos
+from harness.stack import SiteClient, Stack, private_services_missing, running_stack
 
 pytestmark = pytest.mark.integration
 

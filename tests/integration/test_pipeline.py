@@ -12,8 +12,8 @@ import redis
 from websockets.exceptions import InvalidStatus
 
 from estimator.predictions.services import WORKER_KEPT_DYING
-from tests import photos
-from tests.stack import SiteClient, Stack
+from harness import photos
+from harness.stack import SiteClient, Stack
 
 pytestmark = pytest.mark.integration
 

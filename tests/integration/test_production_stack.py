@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests import photos
-from tests.stack import SiteClient, Stack, private_services_missing, running_stack
-from tools.soak import passed, report, soak
+from harness import photos
+from harness.soak import passed, report, soak
+from harness.stack import SiteClient, Stack, private_services_missing, running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -105,11 +105,14 @@ def test_a_short_soak_loses_nothing_and_leaves_nothing_stuck(tmp_path: Path) -> 
     reason = private_services_missing()
     if reason:
         pytest.skip(reason)
+    # 300 s from the stack's start to the figures, and a limit on every step inside: with the
+    # stack's stop the soak ends well inside pytest's 600 s even when a step hangs, and says which.
     figures = soak(
         workdir=tmp_path, clients=8, uploads=48, estimator="tests.fakes.SlowFakeEstimator", concurrency=2,
-        env={"AGEWEB_FAKE_DELAY": "0.2"}, wait_s=180,
+        env={"AGEWEB_FAKE_DELAY": "0.2"}, wait_s=180, budget_s=300, worker_restart_s=90,
     )  # fmt: skip
     print(report(figures))
+    assert not figures["hung"], report(figures)
     assert [name for name, _ in figures["faults"]] == [
         "kill a worker process (SIGKILL)", "restart the worker", "restart Redis", "restart PostgreSQL",
     ]  # fmt: skip

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from harness import photos
+from harness.stack import SiteClient, Stack
 from ml.inference import ENSEMBLE, MODELS_DIR
-from tests import photos
-from tests.stack import SiteClient, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.real_estimator]
 

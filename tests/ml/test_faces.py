@@ -9,9 +9,9 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
+from harness import photos
 from ml import faces
 from ml.training import detectors
-from tests import photos
 
 
 def encode(image: Image.Image, fmt: str, **kwargs: object) -> bytes:

@@ -1,4 +1,4 @@
-"""tools/gpu_train.py: how many epochs fit the GPU budget, and putting the results in place."""
+"""ml/training/gpu_train.py: how many epochs fit the GPU budget, and putting the results in place."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import gpu_train
+from ml.training import gpu_train
 
 
 def test_the_plan_scales_the_calibration_epoch_and_leaves_time_for_start_up_and_export() -> None:

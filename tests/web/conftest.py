@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import user_create, user_token
-from tests import photos
+from harness import photos
 
 PASSWORD = "correct horse battery 9"
 

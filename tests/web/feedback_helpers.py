@@ -16,7 +16,7 @@ from accounts.models import User
 from accounts.services import user_create, user_token
 from estimator.models import Feedback, Prediction
 from estimator.predictions.services import prediction_create, prediction_run
-from tests import photos
+from harness import photos
 from tests.web.conftest import PASSWORD, upload
 
 

@@ -17,7 +17,7 @@ from accounts.services import user_token
 from ageweb.celery import app as celery_app
 from estimator.models import Prediction
 from estimator.predictions.services import prediction_create
-from tests import photos
+from harness import photos
 from tests.web.conftest import PASSWORD, upload
 
 pytestmark = pytest.mark.django_db

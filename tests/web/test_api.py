@@ -14,7 +14,7 @@ from accounts.models import User
 from accounts.services import user_token
 from estimator.models import Prediction
 from estimator.predictions.services import prediction_create
-from tests import photos
+from harness import photos
 from tests.web.conftest import PASSWORD, upload
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from accounts.models import User
 from ageweb.asgi import application
 from estimator.models import Prediction
 from estimator.predictions.services import prediction_create, prediction_delete, prediction_run
-from tests import photos
+from harness import photos
 from tests.web.conftest import upload
 
 # The consumer reads the database from its own thread, as in production: the test data

@@ -1,4 +1,4 @@
-"""The deployment files: valid, in step with the stack the tests run (tests/stack.py), and safe."""
+"""The deployment files: valid, in step with the stack the tests run (harness/stack.py), and safe."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests import stack
+from harness import stack
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker" / "compose.yml"

@@ -149,7 +149,7 @@ def test_an_unknown_face_gets_a_clear_error(api: APIClient, prediction: Predicti
 
 def test_an_unfinished_prediction_cannot_be_answered_yet(api: APIClient, user: User) -> None:
     from estimator.predictions.services import prediction_create
-    from tests import photos
+    from harness import photos
     from tests.web.conftest import upload
 
     queued = prediction_create(owner=user, image=upload(photos.face_photo()))

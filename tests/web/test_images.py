@@ -11,7 +11,7 @@ from django.core.files import File
 from PIL import Image, ImageFile
 
 from estimator.images import image_clean, image_read
-from tests import photos
+from harness import photos
 
 
 def refusal(data: bytes) -> ValidationError:

@@ -13,7 +13,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import User
 from estimator.models import Prediction
-from tests import photos
+from harness import photos
 from tests.web.conftest import PASSWORD, upload
 
 pytestmark = pytest.mark.django_db

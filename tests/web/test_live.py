@@ -18,7 +18,7 @@ from accounts.services import user_token
 from ageweb.asgi import application
 from estimator.live import frames
 from estimator.models import Prediction
-from tests import photos
+from harness import photos
 from tests.web.test_consumers import session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -30,8 +30,8 @@ from estimator.predictions import tasks  # noqa: F401 (registers predict_age, wh
 from estimator.predictions.retention import photos_delete_expired
 from estimator.predictions.services import PHOTO_MISSING, prediction_create, prediction_run
 from estimator.reconcile import storage_reconcile
-from tests import photos
-from tests.stack import ObjectStore
+from harness import photos
+from harness.stack import ObjectStore
 from tests.web.conftest import upload
 from tests.web.feedback_helpers import answer, done_prediction, make_staff, support_staff
 

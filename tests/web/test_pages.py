@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import User
 from estimator.models import Prediction
 from estimator.predictions.services import prediction_create
-from tests import photos
+from harness import photos
 from tests.web.conftest import upload
 
 pytestmark = pytest.mark.django_db

@@ -24,7 +24,7 @@ from ageweb.asgi import application
 from ageweb.celery import app as celery_app
 from estimator.models import Prediction
 from estimator.predictions.services import prediction_create, prediction_run
-from tests import photos
+from harness import photos
 from tests.web.conftest import upload
 from tests.web.test_settings import PRODUCTION_ENV, django_setup
 

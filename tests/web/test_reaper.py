@@ -14,7 +14,7 @@ from accounts.models import User
 from estimator.models import Prediction
 from estimator.predictions import services, tasks
 from estimator.predictions.services import prediction_create, prediction_run, predictions_reap
-from tests import photos
+from harness import photos
 from tests.web.conftest import upload
 
 pytestmark = pytest.mark.django_db

@@ -22,7 +22,7 @@ from accounts.models import User
 from accounts.services import user_delete, user_token
 from ageweb.asgi import application
 from estimator.predictions.services import prediction_create
-from tests import photos
+from harness import photos
 from tests.web.conftest import PASSWORD, upload
 from tests.web.test_consumers import communicator
 from tests.web.test_live import closed_with, token_client

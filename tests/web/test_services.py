@@ -21,7 +21,7 @@ from ageweb.celery import app as celery_app
 from estimator.models import Face, Prediction
 from estimator.predictions import services
 from estimator.predictions.services import prediction_create, prediction_delete, prediction_fail, prediction_run
-from tests import photos
+from harness import photos
 from tests.web.conftest import upload
 
 pytestmark = pytest.mark.django_db

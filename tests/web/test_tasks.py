@@ -13,7 +13,7 @@ from ageweb.celery import app as celery_app
 from estimator.models import Prediction
 from estimator.predictions import tasks
 from estimator.predictions.services import prediction_create
-from tests import photos
+from harness import photos
 from tests.fakes import CountingEstimator
 from tests.web.conftest import upload
 

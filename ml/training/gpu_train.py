@@ -7,10 +7,10 @@ script runs there, from a copy of this repository and a packed face cache made h
     python -m ml.training.cache --margin 0.1 --size 128 --pack faces-m10-s128.npz
 
     # on the GPU host (Keras runs there on JAX or TensorFlow; the training requirements)
-    python tools/gpu_train.py --bundle faces-m10-s128.npz --minutes 30 --out OUT_DIR
+    python -m ml.training.gpu_train --bundle faces-m10-s128.npz --minutes 30 --out OUT_DIR
 
     # back here, with OUT_DIR copied over
-    python tools/gpu_train.py --install OUT_DIR
+    python -m ml.training.gpu_train --install OUT_DIR
 
 Steps on the GPU host: unpack the crops into face caches (the 10% margin crops, and narrower
 ones cut from their centres for the members that want them); a short calibration run of
@@ -53,7 +53,7 @@ from typing import Any
 import yaml
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # several trainings share one GPU
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 sys.path.insert(0, str(ROOT))
 
 # Stage 1 of the ensemble members (ml.studies.experiments trains their stage 2 here, on exact crops).
@@ -86,7 +86,7 @@ def job_config(name: str, overrides: list[str]) -> dict[str, Any]:
     return train.load_config(ROOT / source, [*extra, *overrides])
 
 
-def unpack(bundle: Path, configs: dict[str, dict[str, Any]]) -> int:
+def unpack_bundle(bundle: Path, configs: dict[str, dict[str, Any]]) -> int:
     """Write the face cache each job reads; returns the number of training crops."""
     from ml.training import cache
 
@@ -198,7 +198,7 @@ def main() -> None:
     env = {**os.environ}
     env.setdefault("KERAS_BACKEND", "jax")
     configs = {name: job_config(name, args.set) for name in args.jobs}
-    n_train = unpack(args.bundle, configs)
+    n_train = unpack_bundle(args.bundle, configs)
     work = ROOT / "runs" / "gpu"
 
     # 1. Calibration: every job side by side on a slice of the data, two epochs.

@@ -43,9 +43,14 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from websockets.sync.client import connect as ws_connect
 
+from harness.steps import step_timeout
+
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("AGEWEB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("AGEWEB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+DB_CONNECT_S = 10  # the harness's own PostgreSQL connections: a server that never answers is an error
+STOP_S = 30  # SIGTERM to exit, for one process or all of a stack's at once; then SIGKILL
+KILLED_S = 10  # SIGKILL to gone
 
 
 # The queues an inference worker reads, in one place (the reaper runs on "default").
@@ -83,11 +88,43 @@ def _pg_tool(name: str) -> str | None:
     if found:
         return found
     try:
-        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+        answer = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True, timeout=30)
+        bindir = answer.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
         return None
     candidate = Path(bindir) / name
     return str(candidate) if candidate.exists() else None
+
+
+def _run(step: str, command: list[str], seconds: float, **options: Any) -> None:
+    """A command that must end: ``check=True``, and StepTimeout naming ``step`` past ``seconds``."""
+    try:
+        subprocess.run(command, check=True, timeout=seconds, **options)
+    except subprocess.TimeoutExpired as error:
+        raise step_timeout(f"stack step {step!r}", seconds, " ".join(command)) from error
+
+
+def _end(process: subprocess.Popen[bytes], name: str, sig: int = signal.SIGTERM, seconds: float = STOP_S) -> None:
+    """Stop ``process`` with ``sig``, SIGKILL past ``seconds``; StepTimeout if even that leaves it running."""
+    if process.poll() is None:
+        process.send_signal(sig)
+    _reap([(name, process)], seconds)
+
+
+def _reap(processes: list[tuple[str, subprocess.Popen[bytes]]], seconds: float) -> None:
+    """Wait for ``processes`` (already signalled) together for ``seconds``, then SIGKILL what is left."""
+    deadline = time.monotonic() + seconds
+    for _, process in processes:
+        try:
+            process.wait(max(deadline - time.monotonic(), 0))
+        except subprocess.TimeoutExpired:
+            process.kill()
+    for name, process in processes:
+        try:
+            process.wait(KILLED_S)
+        except subprocess.TimeoutExpired as error:
+            detail = f"pid {process.pid} outlived SIGKILL"
+            raise step_timeout(f"stack step 'stop {name}'", seconds + KILLED_S, detail) from error
 
 
 class ObjectStore:
@@ -130,9 +167,11 @@ class ObjectStore:
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while not self._writable():  # no event to await: SeaweedFS takes seconds to join its parts
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                log_text = (self.folder / "weed.log").read_text(errors="replace")[-4000:]
-                raise RuntimeError(f"SeaweedFS did not start: {log_text}")
+            log_text = (self.folder / "weed.log").read_text(errors="replace")[-4000:]
+            if self.process.poll() is not None:
+                raise RuntimeError(f"SeaweedFS exited with {self.process.returncode}: {log_text}")
+            if time.monotonic() > deadline:
+                raise step_timeout("stack step 'start SeaweedFS'", timeout, log_text)
             time.sleep(0.3)
 
     def _writable(self) -> bool:
@@ -158,13 +197,8 @@ class ObjectStore:
         return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            _end(self.process, "SeaweedFS")
         shutil.rmtree(self.folder / "data", ignore_errors=True)
 
 
@@ -346,9 +380,8 @@ class Stack:
             return False
 
     def collect_static(self) -> None:
-        subprocess.run(
-            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True
-        )
+        command = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
+        _run("collectstatic", command, 180, cwd=ROOT, env=self.env)
 
     def start_nginx(self, timeout: float = 30) -> None:
         """Debian's nginx with the compose file's server block, on a port, prefix and pid of its own."""
@@ -394,14 +427,13 @@ class Stack:
             self.pg_data = Path(tempfile.mkdtemp(prefix="ageweb-pg-"))  # outside the workdir: owned by postgres
             if os.geteuid() == 0:
                 shutil.chown(self.pg_data, "postgres", "postgres")
-            subprocess.run(
-                self._as_postgres([str(_pg_tool("initdb")), "-D", str(self.pg_data), "-U", "postgres",
-                                   "--auth=trust", "-E", "UTF8", "--no-sync"]),
-                check=True, capture_output=True,
-            )  # fmt: skip
+            initdb = [str(_pg_tool("initdb")), "-D", str(self.pg_data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                      "--no-sync"]  # fmt: skip
+            _run("initdb", self._as_postgres(initdb), 120, capture_output=True)
         self._pg_ctl("start")
 
     def _pg_ctl(self, action: str, *extra: str) -> None:
+        """pg_ctl waits (-w) at most 60 s for each of the stop and the start that ``action`` makes."""
         assert self.pg_data is not None
         options = f"-p {self.pg_port} -k {self.pg_data} -c listen_addresses=127.0.0.1"
         log = [] if action == "stop" else ["-l", str(self.pg_data / "server.log")]  # never our pipes: it outlives us
@@ -418,7 +450,9 @@ class Stack:
             *log,
             *extra,
         ]
-        subprocess.run(self._as_postgres(command), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        waits = 2 if action == "restart" else 1
+        _run(f"pg_ctl {action}", self._as_postgres(command), waits * 60 + 15, **quiet)
 
     def restart_postgres(self) -> None:
         self._pg_ctl("restart", "-m", "fast")
@@ -439,7 +473,7 @@ class Stack:
 
     def _redis_answers(self) -> bool:
         try:
-            return bool(redis.Redis.from_url(self.redis_url, socket_connect_timeout=1).ping())
+            return bool(redis.Redis.from_url(self.redis_url, socket_connect_timeout=1, socket_timeout=2).ping())
         except redis.RedisError:
             return False
 
@@ -454,19 +488,23 @@ class Stack:
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log(name)[-4000:]}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{name} not ready after {timeout} s:\n{self.log(name)[-4000:]}")
+                detail = f"not ready; its log ends\n{self.log(name)[-4000:]}"
+                raise step_timeout(f"stack step 'start {name}'", timeout, detail)
             time.sleep(0.2)
 
-    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = STOP_S) -> None:
         process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(sig)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            _end(process, name, sig, timeout)
+
+    def stop_all(self, names: list[str], timeout: float = STOP_S) -> None:
+        """SIGTERM to all of ``names`` at once and one wait for them all: a stack's shutdown takes the
+        slowest process's time, not the sum (gunicorn may wait its graceful timeout for a websocket)."""
+        processes = [(name, self.processes.pop(name)) for name in names if name in self.processes]
+        for _, process in processes:
+            if process.poll() is None:
+                process.terminate()
+        _reap(processes, timeout)
 
     def worker_children(self) -> list[int]:
         """The pool processes of the worker (Linux only)."""
@@ -477,19 +515,18 @@ class Stack:
     # database and redis
 
     def create_database(self) -> None:
-        with psycopg.connect(self.pg_admin_url, autocommit=True) as conn:
+        with psycopg.connect(self.pg_admin_url, autocommit=True, connect_timeout=DB_CONNECT_S) as conn:
             conn.execute(f'CREATE DATABASE "{self.name}"')
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True)
+        _run("migrate", [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], 300, cwd=ROOT, env=self.env)
         if self.store is not None:  # as compose's migrate service does
-            subprocess.run([sys.executable, "manage.py", "create_bucket"], cwd=ROOT, env=self.env, check=True)
+            _run("create_bucket", [sys.executable, "manage.py", "create_bucket"], 120, cwd=ROOT, env=self.env)
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self.database_url) as conn:
+        with psycopg.connect(self.database_url, connect_timeout=DB_CONNECT_S) as conn:
             return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
 
     def clean_up(self) -> None:
-        for name in [n for n in self.processes if n != "redis"]:
-            self.stop(name)
+        self.stop_all([name for name in list(self.processes) if name != "redis"])
         if self.store is not None:
             self.store.stop()
         if self.production:  # private services: stop them and remove their data
@@ -498,9 +535,9 @@ class Stack:
             if self.pg_data is not None:
                 shutil.rmtree(self.pg_data, ignore_errors=True)
             return
-        with psycopg.connect(self.pg_admin_url, autocommit=True) as conn:
+        with psycopg.connect(self.pg_admin_url, autocommit=True, connect_timeout=DB_CONNECT_S) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        client = redis.Redis.from_url(self.redis_url)
+        client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=5, socket_timeout=30)
         for key in client.scan_iter(match=f"{self.name}:*", count=1000):
             client.delete(key)
 

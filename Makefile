@@ -61,7 +61,7 @@ worker-live: setup
 # Live webcam benchmark: websocket clients streaming real faces, embedded and through the
 # production path (uvicorn + Redis + a Celery "live" worker); prints results/s, latency, jitter.
 livebench: setup-test
-	$(PY) -m tools.livebench
+	$(PY) -m tools.livebench $(if $(wildcard $(UTKFACE)),--data $(UTKFACE))
 
 # Periodic jobs (Celery beat): photo retention and the reaper (needs REDIS_URL).
 beat: setup

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from ml import faces
+from ml import ages, faces
 
 Box = tuple[float, float, float, float]  # x, y, width, height
 Descriptor = NDArray[np.float64]
@@ -30,6 +30,10 @@ APPEARANCE_SIDE = 12  # the descriptor is the aligned face at 12 x 12 x RGB: 432
 # Cosine similarity of two descriptors at or above which they are the same face, chosen on
 # validation chips placed in webcam-sized frames (the model card, "Live tracking").
 SAME_FACE = 0.76
+# A track not seen in the last frame competes with every newcomer for longer, so it asks for
+# more likeness; and a face whose age differs this much from its track's is someone else.
+SAME_FACE_AFTER_A_GAP = 0.9
+MAX_AGE_JUMP = 15.0
 
 
 def appearance(rgb: faces.RGB, face: faces.Detection) -> Descriptor:
@@ -105,9 +109,9 @@ class Tracker:
         descriptors = [None if look is None else np.asarray(look, np.float64) for look in looks or [None] * len(boxes)]
         pairs = sorted(
             (score, i, j)
-            for i, (box, look) in enumerate(zip(boxes, descriptors, strict=True))
+            for i, (box, dist, look) in enumerate(zip(boxes, distributions, descriptors, strict=True))
             for j, track in enumerate(self.tracks)
-            if (score := self._match(box, look, track)) is not None
+            if (score := self._match(box, dist, look, track)) is not None
         )
         matched: dict[int, Track] = {}
         taken: set[int] = set()
@@ -126,13 +130,16 @@ class Tracker:
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return result
 
-    def _match(self, box: Box, look: Descriptor | None, track: Track) -> float | None:
+    def _match(self, box: Box, dist: Sequence[float], look: Descriptor | None, track: Track) -> float | None:
         """How well a face fits a track (higher is better), or None when it cannot be it."""
         overlap = iou(box, track.box)
         if look is None or track.look is None:
             return overlap if overlap >= self.min_iou else None
+        if abs(float(ages.expected_age(dist)) - float(ages.expected_age(track.distribution))) > MAX_AGE_JUMP:
+            return None
         similarity = float(look @ track.look)
-        if similarity < self.same_face or not _near(box, track.box):
+        needed = self.same_face if track.missed == 0 else max(self.same_face, SAME_FACE_AFTER_A_GAP)
+        if similarity < needed or not _near(box, track.box):
             return None
         return similarity + overlap / 10  # overlap only breaks ties between look-alikes
 

@@ -16,7 +16,13 @@ it), and the jitter of a still face: the largest distance of the shown (smoothed
 its mean over 30 frames, for the same frame repeated and for a "camera" sequence of that
 frame with sensor noise and a pixel or two of movement, re-encoded each time.
 
-    .venv/bin/python -m tools.livebench            # needs PostgreSQL, Redis and the models
+With ``--data`` (the UTKFace archive; ``make livebench`` passes it): changing people, embedded.
+Test-split faces placed one per frame at the same place of a webcam-sized frame, each a
+different person: the MAE of the ages sent on one connection against the MAE with a fresh
+connection per frame (where no tracking can carry one person's age to the next), and the
+number of distinct track ids.
+
+    .venv/bin/python -m tools.livebench [--data data/UTKFace.tar.gz]   # needs PostgreSQL, Redis and the models
 """
 
 from __future__ import annotations
@@ -57,6 +63,57 @@ def camera_frames(count: int, seed: int = 0) -> list[bytes]:
         Image.fromarray(noisy).save(out, "JPEG", quality=80)
         frames.append(out.getvalue())
     return frames
+
+
+def people_frames(data: Path, count: int, seed: int = 0) -> tuple[list[bytes], list[int]]:
+    """``count`` test-split UTKFace faces, each at 220 px in the middle of a 640x480 frame with
+    camera noise, re-encoded as JPEG 80; and their true ages."""
+    from ml.data import iter_files, parse_name, split_of
+
+    faces = [(name, raw) for name, raw in iter_files(data) if split_of(name) == "test" and parse_name(name)]
+    rng = np.random.default_rng(seed)
+    chosen = [faces[i] for i in rng.choice(len(faces), size=count, replace=False)]
+    frames, true_ages = [], []
+    for name, raw in chosen:
+        chip = Image.open(io.BytesIO(raw)).convert("RGB").resize((220, 220), Image.Resampling.LANCZOS)
+        canvas = np.full((480, 640, 3), 118.0)
+        canvas[130:350, 210:430] = np.asarray(chip, np.float64)
+        noisy = np.clip(canvas + rng.normal(0, 3, canvas.shape), 0, 255).astype(np.uint8)
+        out = io.BytesIO()
+        Image.fromarray(noisy).save(out, "JPEG", quality=80)
+        frames.append(out.getvalue())
+        labels = parse_name(name)
+        assert labels is not None
+        true_ages.append(labels.age)
+    return frames, true_ages
+
+
+def changing_people(stack: Stack, token: str, frames: list[bytes], true_ages: list[int]) -> dict[str, Any]:
+    """MAE of the ages sent for a different person in every frame: one connection, and a
+    fresh connection per frame; and the distinct track ids on the one connection."""
+    one = Streamer(stack.base_url, token)
+    one.run(frames)
+    fresh = []
+    for frame in frames:
+        streamer = Streamer(stack.base_url, token)
+        streamer.run([frame])
+        fresh.append(streamer.answers[0][2])
+
+    def ages_sent(messages: list[dict[str, Any]]) -> list[tuple[int, float, int]]:
+        return [
+            (true, m["faces"][0]["age"], m["faces"][0]["track"])
+            for true, m in zip(true_ages, messages, strict=True)
+            if m["type"] == "result" and m["faces"]
+        ]
+
+    on_one, on_fresh = ages_sent([m for _, _, m in one.answers]), ages_sent(fresh)
+    return {
+        "people": len(frames),
+        "found": len(on_one),
+        "mae_one_connection": round(statistics.fmean(abs(t - a) for t, a, _ in on_one), 2),
+        "mae_fresh_connections": round(statistics.fmean(abs(t - a) for t, a, _ in on_fresh), 2),
+        "distinct_tracks": len({track for _, _, track in on_one}),
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -175,6 +232,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20, help="length of the one-client runs")
     parser.add_argument("--long", type=float, default=60, help="length of the four-client run")
     parser.add_argument("--concurrency", type=int, default=2, help="processes of the live worker")
+    parser.add_argument("--data", type=Path, help="the UTKFace archive: adds the changing-people run")
+    parser.add_argument("--people", type=int, default=90, help="faces in the changing-people run")
     args = parser.parse_args()
     reason = unreachable_services()
     if reason:
@@ -187,6 +246,10 @@ def main() -> None:
         ) as stack:
             report["embedded, 1 client"] = one_client(stack, args.seconds)
             print("embedded, 1 client:", json.dumps(report["embedded, 1 client"]), flush=True)
+            if args.data:
+                frames, true_ages = people_frames(args.data, args.people)
+                report["embedded, changing people"] = changing_people(stack, person(stack).token, frames, true_ages)
+                print("embedded, changing people:", json.dumps(report["embedded, changing people"]), flush=True)
         with running_stack(
             workdir=workdir / "production", estimator="ml.inference.Estimator", concurrency=args.concurrency
         ) as stack:
@@ -210,6 +273,13 @@ def main() -> None:
             f"   latency first/last quarter {r['first_quarter_median_ms']} / {r['last_quarter_median_ms']} ms"
         )
     print(f"uploads sent meanwhile: {many['uploads_sent']}, finished: {many['uploads_finished']}")
+    if "embedded, changing people" in report:
+        people = report["embedded, changing people"]
+        print(
+            f"changing people ({people['found']} of {people['people']} found): MAE one connection "
+            f"{people['mae_one_connection']}, fresh connection per frame {people['mae_fresh_connections']} "
+            f"(target: within 0.3); {people['distinct_tracks']} distinct tracks"
+        )
     print(json.dumps(report))
 
 

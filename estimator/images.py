@@ -1,8 +1,9 @@
 """Check an uploaded photo and turn it into the JPEG we store and hand to the model.
 
 The type is read from the content, never the name; size, pixel count, animation and
-truncation are refused with a message a person can act on; EXIF rotation is applied and
-the stored copy is re-encoded without metadata (location, camera, thumbnails).
+truncation are refused with a message a person can act on; EXIF rotation is applied,
+colours are converted to sRGB, and every JPEG the site writes (photos, thumbnails, kept
+face crops) goes through :func:`jpeg_without_metadata`: pixels only.
 """
 
 from __future__ import annotations
@@ -122,10 +123,22 @@ def image_clean(data: bytes) -> CleanImage:
         image.thumbnail((side, side), Image.Resampling.LANCZOS)
     small = image.copy()
     small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
-    return CleanImage(jpeg=_jpeg(image), width=image.width, height=image.height, thumbnail=_jpeg(small))
+    quality = settings.AGEWEB_JPEG_QUALITY
+    return CleanImage(
+        jpeg=jpeg_without_metadata(image, quality=quality),
+        width=image.width,
+        height=image.height,
+        thumbnail=jpeg_without_metadata(small, quality=quality),
+    )
 
 
-def _jpeg(image: Image.Image) -> bytes:
+def jpeg_without_metadata(image: Image.Image, *, quality: int) -> bytes:
+    """``image`` (RGB or L, already in sRGB) as a JPEG that holds its pixels and nothing else:
+    no comment, EXIF, XMP or ICC profile, whatever the decoded file carried in ``info``
+    (Pillow copies a JPEG's or GIF's comment from there into the file it writes)."""
+    if image.info:
+        image = image.copy()
+        image.info.clear()
     out = io.BytesIO()
-    image.save(out, format="JPEG", quality=settings.AGEWEB_JPEG_QUALITY)
+    image.save(out, format="JPEG", quality=quality)
     return out.getvalue()

@@ -15,6 +15,7 @@ from accounts.models import User
 from estimator.models import Feedback, Prediction
 from ml import faces
 from ml.inference import shipped_spec
+from tests import photos
 from tests.web.feedback_helpers import answer, done_prediction, feedback_url, media_files
 from tests.web.test_api import assert_error
 
@@ -87,6 +88,16 @@ def test_consent_keeps_the_aligned_training_crop_apart_from_the_photo(
         )  # fmt: skip
     assert kept.shape == (size, size, 3)
     assert np.abs(kept - expected).mean() < 3  # JPEG's loss only
+
+
+def test_the_stored_photo_its_thumbnail_and_the_kept_crop_hold_no_metadata(api: APIClient, user: User) -> None:
+    prediction = done_prediction(user, photos.with_metadata("JPEG"))
+    answer(api, prediction, correct=True, consent_to_train=True)
+    for field in (prediction.image, prediction.thumbnail, Feedback.objects.get().crop):
+        with field.open("rb") as stored:
+            data = stored.read()
+        assert [hex(m) for m in photos.jpeg_markers(data) if 0xE1 <= m <= 0xEF or m == 0xFE] == [], field.name
+        assert photos.SECRET.encode() not in data
 
 
 def test_taking_consent_back_deletes_the_crop_and_keeps_the_numbers(

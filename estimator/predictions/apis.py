@@ -94,7 +94,7 @@ class PredictionDetailApi(APIView):
 def _jpeg_response(file: Any) -> FileResponse:
     # Streamed through this authenticated view, never a bucket URL: private by construction.
     gone = "The photo was deleted after the retention period; the results stay."
-    return file_response(file, gone=gone, cache_control="private, max-age=86400")  # a stored photo never changes
+    return file_response(file, gone=gone)
 
 
 class PredictionImageApi(APIView):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -287,6 +288,43 @@ def test_more_frames_a_second_than_allowed_close_the_stream_with_4429(by_token: 
             messages.append(message)
         assert message["code"] == 4429
         assert len(messages) <= 2
+
+    run(scenario)
+
+
+def test_text_messages_count_against_the_frame_budget(by_token: Connect, settings: Any) -> None:
+    settings.AGEWEB_LIVE_MAX_FPS = 2
+
+    async def scenario() -> None:
+        ws = by_token()
+        await ws.connect()
+        for _ in range(3):
+            await ws.send_to(text_data="ping")
+        messages = []
+        while (message := await ws.receive_output(timeout=5))["type"] != "websocket.close":
+            messages.append(message)
+        assert message["code"] == 4429
+        assert len(messages) == 2  # the two within the budget were answered not_a_frame
+
+    run(scenario)
+
+
+def test_text_messages_do_not_keep_an_idle_stream_open(by_token: Connect, settings: Any) -> None:
+    settings.AGEWEB_LIVE_IDLE_SECONDS = 1
+
+    async def scenario() -> None:
+        ws = by_token()
+        await ws.connect()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while loop.time() - started < 4:
+            await ws.send_to(text_data="still here")
+            message = await ws.receive_output(timeout=5)
+            if message["type"] == "websocket.close":
+                break
+            await asyncio.sleep(0.25)  # the client: a text four times a second, never a frame
+        assert (message["type"], message.get("code")) == ("websocket.close", 4408)
+        assert loop.time() - started < 3
 
     run(scenario)
 

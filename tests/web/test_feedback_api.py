@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
+from django.core.files.storage import FileSystemStorage
+from django.db import OperationalError, connection
 from PIL import Image
 from rest_framework.test import APIClient
 
@@ -109,6 +112,46 @@ def test_taking_consent_back_deletes_the_crop_and_keeps_the_numbers(
         body = answer(api, prediction, correct=False, true_age=41, consent_to_train=False).json()
     assert body["kept"] is False and body["withdrawn_at"] and body["true_age"] == 41
     assert not crop.exists()
+
+
+def _crop_writes() -> Any:
+    """Counts every file the storage writes (kept crops are the only ones an answer writes)."""
+    return mock.patch.object(FileSystemStorage, "_save", autospec=True, side_effect=FileSystemStorage._save)
+
+
+def test_answering_again_with_consent_kept_cuts_no_new_crop(
+    api: APIClient, prediction: Prediction, django_capture_on_commit_callbacks: Any
+) -> None:
+    answer(api, prediction, correct=True, consent_to_train=True)
+    [crop] = media_files("faces")
+    with _crop_writes() as writes, django_capture_on_commit_callbacks(execute=True):
+        for body in ({"correct": True}, {"correct": False, "true_age": 44}, {"correct": False, "true_age": 45}):
+            assert answer(api, prediction, consent_to_train=True, **body).status_code == 201
+    assert writes.call_count == 0
+    assert media_files("faces") == [crop] and Feedback.objects.get().crop.name.endswith(crop.name)
+
+
+def test_consent_given_again_cuts_one_crop_and_leaves_no_other(
+    api: APIClient, prediction: Prediction, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        answer(api, prediction, correct=True, consent_to_train=True)
+        answer(api, prediction, correct=True, consent_to_train=False)
+    assert media_files("faces") == []  # withdrawn: deleted
+    with _crop_writes() as writes, django_capture_on_commit_callbacks(execute=True):
+        answer(api, prediction, correct=True, consent_to_train=True)
+        answer(api, prediction, correct=True, consent_to_train=True)
+    assert writes.call_count == 1
+    assert media_files("faces") == [Path(Feedback.objects.get().crop.path)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_crop_whose_answer_fails_to_commit_is_deleted(api: APIClient, prediction: Prediction) -> None:
+    with mock.patch.object(connection, "commit", side_effect=OperationalError("the connection was lost")):
+        response = answer(api, prediction, correct=True, consent_to_train=True)
+    assert_error(response, 503, "unavailable")
+    assert not Feedback.objects.exists()
+    assert media_files("faces") == []  # not left behind without its row
 
 
 def test_deleting_the_answer_removes_it_and_its_crop(

@@ -41,7 +41,10 @@ def feedback_set(*, face: Face, correct: bool, true_age: int | None, consent_to_
     cut: list[FieldFile] = []
     try:
         with transaction.atomic():
-            feedback = Feedback.objects.select_for_update().filter(face=face).first()
+            # The face's row, not the answer's: a first answer has no row to lock yet, and two
+            # at once would both insert one (an IntegrityError on the one-to-one).
+            Face.objects.select_for_update().filter(pk=face.pk).first()
+            feedback = Feedback.objects.filter(face=face).first()
             if feedback is None:
                 feedback = Feedback(face=face, created_at=now)
             elif (feedback.correct, feedback.true_age) != (correct, true_age):

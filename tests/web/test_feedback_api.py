@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import threading
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -19,7 +21,7 @@ from estimator.models import Feedback, Prediction
 from ml import faces
 from ml.inference import shipped_spec
 from tests import photos
-from tests.web.feedback_helpers import answer, done_prediction, feedback_url, media_files
+from tests.web.feedback_helpers import answer, done_prediction, feedback_url, media_files, token_client
 from tests.web.test_api import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -152,6 +154,40 @@ def test_a_crop_whose_answer_fails_to_commit_is_deleted(api: APIClient, predicti
     assert_error(response, 503, "unavailable")
     assert not Feedback.objects.exists()
     assert media_files("faces") == []  # not left behind without its row
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL's row locks: set DATABASE_URL")
+@pytest.mark.django_db(transaction=True)
+def test_two_first_answers_at_once_are_both_stored_one_after_the_other(user: User, prediction: Prediction) -> None:
+    # Each answer waits here, after looking for an earlier one, for the other (one second at
+    # most: when the first holds a lock the second waits on, they never meet).
+    both_looked = threading.Barrier(2)
+    real_save = Feedback.save
+
+    def save_when_both_looked(feedback: Feedback, *args: Any, **kwargs: Any) -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_looked.wait(timeout=1)
+        real_save(feedback, *args, **kwargs)
+
+    statuses: list[int] = []
+
+    def post(correct: bool) -> None:
+        client = token_client(user)
+        client.raise_request_exception = False  # a 500, as a client would see it
+        try:
+            statuses.append(answer(client, prediction, correct=correct, consent_to_train=True).status_code)
+        finally:
+            connection.close()
+
+    with mock.patch.object(Feedback, "save", save_when_both_looked):
+        threads = [threading.Thread(target=post, args=(correct,)) for correct in (True, False)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert statuses == [201, 201]
+    feedback = Feedback.objects.get()
+    assert media_files("faces") == [Path(feedback.crop.path)]  # one crop, cut once
 
 
 def test_deleting_the_answer_removes_it_and_its_crop(

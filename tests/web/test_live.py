@@ -235,6 +235,28 @@ def test_a_frame_the_workers_never_answer_is_given_up_as_busy(by_token: Connect,
     run(scenario)
 
 
+@pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "celery"])
+def test_a_frame_whose_estimate_raises_is_answered_failed_at_once(
+    by_token: Connect, settings: Any, use_estimator: Any, in_process: bool
+) -> None:
+    use_estimator("BrokenEstimator")
+    settings.AGEWEB_RUN_TASKS_IN_PROCESS = in_process  # False: the test settings run the Celery task eagerly
+    settings.AGEWEB_LIVE_FRAME_TIMEOUT = 60  # the watchdog's "busy" would come far too late
+
+    async def scenario() -> None:
+        ws = by_token()
+        await ws.connect()
+        await ws.send_to(bytes_data=FRAME)
+        error = await answer(ws)
+        assert (error["type"], error["seq"], error["code"]) == ("error", 0, "failed")
+        assert error["message"] == "Something went wrong with this frame."
+        await ws.send_to(bytes_data=FRAME)  # the stream goes on
+        assert (await answer(ws))["seq"] == 1
+        await ws.disconnect()
+
+    run(scenario)
+
+
 def test_frames_go_through_the_celery_task_when_there_is_a_worker(by_token: Connect, settings: Any) -> None:
     settings.AGEWEB_RUN_TASKS_IN_PROCESS = False  # the test settings run Celery tasks eagerly
 

@@ -38,9 +38,12 @@ def file_read(field: FieldFile) -> bytes:
     return data
 
 
-def file_response(field: FieldFile, *, gone: str, cache_control: str = "private, no-store") -> FileResponse:
+def file_response(field: FieldFile, *, gone: str) -> FileResponse:
     """Stream a stored JPEG to the one client allowed to see it; 404 with ``gone`` when the
-    row has no file, and a 404 saying so when the row has one but the storage lost it."""
+    row has no file, and a 404 saying so when the row has one but the storage lost it.
+
+    Never cached: a copy in a browser or proxy would outlive the photo's deletion, the
+    retention period and a log-out on a shared computer."""
     if not field:
         raise Http404(gone)
     try:
@@ -49,7 +52,7 @@ def file_response(field: FieldFile, *, gone: str, cache_control: str = "private,
         logger.error("Stored file %s is missing from the storage", field.name)
         raise Http404(MISSING) from None
     response = FileResponse(handle, content_type="image/jpeg")
-    response["Cache-Control"] = cache_control
+    response["Cache-Control"] = "private, no-store"
     return response
 
 

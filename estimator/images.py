@@ -1,19 +1,25 @@
 """Check an uploaded photo and turn it into the JPEG we store and hand to the model.
 
 The type is read from the content, never the name; size, pixel count, animation and
-truncation are refused with a message a person can act on; EXIF rotation is applied and
-the stored copy is re-encoded without metadata (location, camera, thumbnails).
+truncation are refused with a message a person can act on; EXIF rotation is applied,
+colours are converted to sRGB, and every JPEG the site writes (photos, thumbnails, kept
+face crops) goes through :func:`jpeg_without_metadata`: pixels only.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from ml.rgb import to_rgb
 
@@ -103,29 +109,103 @@ def _open(data: bytes) -> Image.Image:
     return image
 
 
-def _decode(image: Image.Image) -> Image.Image:
+DECODERS_BUSY_RETRY_AFTER = 5  # seconds: a 40-megapixel upload decodes in about a second
+
+
+class DecodersBusy(Exception):
+    """Every decode slot of this process stayed taken for AGEWEB_DECODE_WAIT_SECONDS."""
+
+    def __init__(self) -> None:
+        super().__init__("The server is busy with other photos; try again in a few seconds.")
+
+
+@functools.cache
+def _decode_slots(limit: int) -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(limit)
+
+
+@contextmanager
+def _decode_slot() -> Iterator[None]:
+    """One of the AGEWEB_MAX_DECODES decodes this process runs at once. The wait is bounded,
+    so that a flood of uploads is refused (``DecodersBusy``, a 503) instead of holding every
+    request thread; a burst of a few is only delayed by a second or two."""
+    slots = _decode_slots(settings.AGEWEB_MAX_DECODES)
+    if not slots.acquire(timeout=settings.AGEWEB_DECODE_WAIT_SECONDS):
+        raise DecodersBusy()
     try:
+        yield
+    finally:
+        slots.release()
+
+
+# How to turn each EXIF orientation upright (as ImageOps.exif_transpose does).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _decode(image: Image.Image, *, side: int) -> Image.Image:
+    """The pixels as upright sRGB, shrunk on the way to between ``side`` and twice ``side``
+    pixels a side where larger: a JPEG while it is decoded (``draft``), any other format a
+    strip of rows at a time (``to_rgb``), so that the decoded image is the only full-size copy."""
+    try:
+        if image.format in ("JPEG", "MPO"):
+            image.draft(None, _at_least(image.size, side))
         image.load()  # the full decode: a truncated or corrupt file fails here, not later
-        return ImageOps.exif_transpose(image)
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+        rgb = to_rgb(image, reduce=max(1, max(image.size) // side))
     except Image.DecompressionBombError:
         raise _too_many_pixels(image.width, image.height) from None
     except _DECODE_ERRORS:
         raise _refuse("The image file is truncated or damaged; try exporting it again.", "damaged") from None
+    method = _UPRIGHT.get(orientation)
+    return rgb if method is None else rgb.transpose(method)
+
+
+def _at_least(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """``size`` scaled so that its longer side is ``side`` (never up): the least a draft may keep."""
+    scale = min(1.0, side / max(size))
+    return math.ceil(size[0] * scale), math.ceil(size[1] * scale)
+
+
+def _within(image: Image.Image, side: int) -> Image.Image:
+    if max(image.size) <= side:
+        return image
+    return ImageOps.contain(image, (side, side), Image.Resampling.LANCZOS)
 
 
 def image_clean(data: bytes) -> CleanImage:
-    """Validate ``data`` and re-encode it as a metadata-free, upright RGB JPEG."""
+    """Validate ``data`` and re-encode it as a metadata-free, upright sRGB JPEG of at most
+    AGEWEB_MAX_STORED_SIDE pixels a side, plus its thumbnail. Raises ``ValidationError``
+    for a refused upload and ``DecodersBusy`` when this process is decoding its most."""
     _check_size(data)
-    image = to_rgb(_decode(_open(data)))
+    source = _open(data)  # the header only: what it refuses is refused without waiting for a slot
     side = settings.AGEWEB_MAX_STORED_SIDE
-    if max(image.size) > side:
-        image.thumbnail((side, side), Image.Resampling.LANCZOS)
-    small = image.copy()
-    small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
-    return CleanImage(jpeg=_jpeg(image), width=image.width, height=image.height, thumbnail=_jpeg(small))
+    with _decode_slot(), source:  # closed, and its full-size pixels freed, before the slot is given back
+        image = _within(_decode(source, side=side), side)
+    del source  # a WebP's decoder holds two more full-size canvases
+    quality = settings.AGEWEB_JPEG_QUALITY
+    return CleanImage(
+        jpeg=jpeg_without_metadata(image, quality=quality),
+        width=image.width,
+        height=image.height,
+        thumbnail=jpeg_without_metadata(_within(image, THUMBNAIL_SIDE), quality=quality),
+    )
 
 
-def _jpeg(image: Image.Image) -> bytes:
+def jpeg_without_metadata(image: Image.Image, *, quality: int) -> bytes:
+    """``image`` (RGB or L, already in sRGB) as a JPEG that holds its pixels and nothing else:
+    no comment, EXIF, XMP or ICC profile, whatever the decoded file carried in ``info``
+    (Pillow copies a JPEG's or GIF's comment from there into the file it writes)."""
+    if image.info:
+        image = image.copy()
+        image.info.clear()
     out = io.BytesIO()
-    image.save(out, format="JPEG", quality=settings.AGEWEB_JPEG_QUALITY)
+    image.save(out, format="JPEG", quality=quality)
     return out.getvalue()

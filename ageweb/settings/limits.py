@@ -14,3 +14,7 @@ AGEWEB_MAX_STORED_SIDE = env_int("AGEWEB_MAX_STORED_SIDE", 2560, minimum=64)
 AGEWEB_JPEG_QUALITY = env_int("AGEWEB_JPEG_QUALITY", 90, minimum=1)
 # Unfinished (queued or running) predictions one user may have at once; more is a 429.
 AGEWEB_MAX_UNFINISHED_PER_USER = env_int("AGEWEB_MAX_UNFINISHED_PER_USER", 10, minimum=1)
+# Uploads one web process decodes at once (a 40-megapixel upload holds up to 160 MB while it
+# is decoded); another waits this many seconds for its turn, then gets a 503.
+AGEWEB_MAX_DECODES = env_int("AGEWEB_MAX_DECODES", 2, minimum=1)
+AGEWEB_DECODE_WAIT_SECONDS = env_int("AGEWEB_DECODE_WAIT_SECONDS", 10, minimum=0)

@@ -5,7 +5,6 @@ own consent fields hold the latest state."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +18,7 @@ from accounts.models import User
 from ml.inference import ImageError, shipped_spec, training_crop
 
 from ..files import file_read, files_delete_on_commit
+from ..images import jpeg_without_metadata
 from ..models import ConsentRecord, Face, Feedback, Prediction
 from .selectors import feedback_list
 
@@ -68,9 +68,7 @@ def face_crop_jpeg(*, face: Face, photo: bytes) -> bytes:
         crop = training_crop(photo, box=face.crop_box, landmarks=[tuple(point) for point in face.landmarks])
     except ImageError as error:
         raise ValueError(str(error)) from error
-    out = io.BytesIO()
-    Image.fromarray(crop).save(out, "JPEG", quality=CROP_QUALITY)
-    return out.getvalue()
+    return jpeg_without_metadata(Image.fromarray(crop), quality=CROP_QUALITY)
 
 
 def consent_drop(*, feedback: Feedback, now: dt.datetime) -> None:

@@ -67,15 +67,16 @@ class LiveConsumer(RevocableConsumer):
         await self.user_group_leave()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        now = self.last_frame = time.monotonic()
-        if bytes_data is None:
-            await self.send_json({"type": "error", "seq": None, **NOT_A_FRAME})
-            return
-        seq, self.next_seq = self.next_seq, self.next_seq + 1
-        if not self.take_budget(now):
+        now = time.monotonic()
+        if not self.take_budget(now):  # every message counts: a text costs an answer too
             limit = settings.AGEWEB_LIVE_MAX_FPS
             await self.close(code=TOO_FAST, reason=f"More than {limit} frames a second; send fewer.")
             return
+        if bytes_data is None:  # not a frame: answered, but it does not keep the stream open
+            await self.send_json({"type": "error", "seq": None, **NOT_A_FRAME})
+            return
+        self.last_frame = now
+        seq, self.next_seq = self.next_seq, self.next_seq + 1
         problem = frames.frame_problem(bytes_data)
         if problem is not None:
             await self.send_json({"type": "error", "seq": seq, "code": problem.code, "message": problem.message})

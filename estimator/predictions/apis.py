@@ -21,6 +21,7 @@ from ageweb.api_errors import ErrorSerializer
 from ageweb.http import found_or_404, request_user
 
 from ..files import file_response
+from ..images import DECODERS_BUSY_RETRY_AFTER, DecodersBusy
 from ..models import Prediction
 from .selectors import NO_SUCH_PREDICTION, prediction_get, prediction_list
 from .serializers import PredictionCreateSerializer, PredictionSerializer
@@ -32,12 +33,21 @@ class TooManyUnfinishedError(APIException):
     default_code = "too_many_unfinished"
 
 
+class DecodersBusyError(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "unavailable"
+    wait = DECODERS_BUSY_RETRY_AFTER  # DRF sends it as Retry-After
+
+
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input (the message says what to fix)"),
     401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
     404: OpenApiResponse(ErrorSerializer, description="No such prediction of yours"),
     429: OpenApiResponse(ErrorSerializer, description="Too many uploads, or too many photos still waiting"),
-    503: OpenApiResponse(ErrorSerializer, description="The database or the queue is restarting; try again"),
+    503: OpenApiResponse(
+        ErrorSerializer,
+        description="The database or the queue is restarting, or this server is decoding its most photos; try again",
+    ),
 }
 
 
@@ -74,6 +84,8 @@ class PredictionListCreateApi(generics.ListAPIView[Prediction]):
             raise ValidationError({"image": error.messages}, code=error.code) from None
         except TooManyUnfinished as error:
             raise TooManyUnfinishedError(str(error)) from None
+        except DecodersBusy as error:
+            raise DecodersBusyError(str(error)) from None
         prediction = _owned(request, created.id)  # read back: an eager task may have run
         data = PredictionSerializer(prediction, context={"request": request}).data
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["page_url"]})
@@ -94,7 +106,7 @@ class PredictionDetailApi(APIView):
 def _jpeg_response(file: Any) -> FileResponse:
     # Streamed through this authenticated view, never a bucket URL: private by construction.
     gone = "The photo was deleted after the retention period; the results stay."
-    return file_response(file, gone=gone, cache_control="private, max-age=86400")  # a stored photo never changes
+    return file_response(file, gone=gone)
 
 
 class PredictionImageApi(APIView):

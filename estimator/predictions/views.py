@@ -20,6 +20,7 @@ from ..feedback.consent import consent_context
 from ..feedback.selectors import feedback_list
 from ..feedback.serializers import FeedbackSerializer
 from ..forms import UploadForm
+from ..images import DECODERS_BUSY_RETRY_AFTER, DecodersBusy
 from .selectors import NO_SUCH_PREDICTION, prediction_get, prediction_list
 from .serializers import PredictionSerializer
 from .services import TooManyUnfinished, prediction_create, prediction_delete
@@ -44,11 +45,17 @@ def upload(request: HttpRequest) -> HttpResponse:
         except TooManyUnfinished as error:
             form.add_error("image", str(error))
             status = 429
+        except DecodersBusy as error:
+            form.add_error("image", str(error))
+            status = 503
         else:
             return redirect("estimator:result", prediction_id=prediction.id)
     if form.errors and status == 200:
         status = 400
-    return render(request, "estimator/upload.html", {"form": form}, status=status)
+    response = render(request, "estimator/upload.html", {"form": form}, status=status)
+    if status == 503:
+        response["Retry-After"] = str(DECODERS_BUSY_RETRY_AFTER)
+    return response
 
 
 @login_required

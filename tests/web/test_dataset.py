@@ -7,9 +7,11 @@ import hashlib
 import re
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import OperationalError, connection
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -17,6 +19,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.services import user_delete
 from ageweb.celery import app
+from estimator.feedback import export
 from estimator.feedback.consent import feedback_withdraw
 from estimator.models import DatasetRelease, Feedback, Prediction
 from estimator.predictions.tasks import delete_expired_photos
@@ -140,6 +143,70 @@ def test_withdrawn_and_deleted_faces_stay_out_of_later_exports(
     assert sorted(p.name for p in out.glob("*.jpg")) == [f"44_{kept.pk}.jpg"]
     assert not Path(theirs.crop.path).exists()
     assert [r.count for r in DatasetRelease.objects.order_by("id")] == [3, 1]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def earlier_export(api: APIClient, staff_api: APIClient, user: User, tmp_path: Path) -> Path:
+    """An export of two faces in ``exports/export``; a third face is accepted after it."""
+    for age in (44, 45):
+        reviewed(api, staff_api, user, {"state": "accepted"}, true_age=age)
+    out = tmp_path / "exports" / "export"
+    call_command("export_dataset", str(out))
+    reviewed(api, staff_api, user, {"state": "accepted"}, true_age=46)
+    return out
+
+
+def test_a_crop_that_cannot_be_read_leaves_the_earlier_export_and_records_no_release(earlier_export: Path) -> None:
+    before, real_read = _files(earlier_export), export.file_read
+    reads: list[str] = []
+
+    def flaky_read(field: Any) -> bytes:
+        reads.append(field.name)
+        if len(reads) == 2:
+            raise OSError("the object store timed out")
+        return real_read(field)
+
+    with mock.patch.object(export, "file_read", flaky_read), pytest.raises(OSError, match="timed out"):
+        call_command("export_dataset", str(earlier_export))
+    assert _files(earlier_export) == before
+    assert DatasetRelease.objects.count() == 1
+    assert list(earlier_export.parent.iterdir()) == [earlier_export]  # nothing half-written beside it
+
+
+def test_a_release_that_cannot_be_recorded_leaves_the_earlier_export(earlier_export: Path) -> None:
+    before = _files(earlier_export)
+    with (
+        mock.patch.object(DatasetRelease.objects, "create", side_effect=OperationalError("the database restarted")),
+        pytest.raises(OperationalError),
+    ):
+        call_command("export_dataset", str(earlier_export))
+    assert _files(earlier_export) == before
+    assert DatasetRelease.objects.count() == 1
+    assert list(earlier_export.parent.iterdir()) == [earlier_export]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_release_that_fails_to_commit_puts_the_earlier_export_back(earlier_export: Path) -> None:
+    before = _files(earlier_export)
+    with (
+        mock.patch.object(connection, "commit", side_effect=OperationalError("the connection was lost")),
+        pytest.raises(OperationalError),
+    ):
+        call_command("export_dataset", str(earlier_export))
+    assert _files(earlier_export) == before
+    assert DatasetRelease.objects.count() == 1
+    assert list(earlier_export.parent.iterdir()) == [earlier_export]
+
+
+def test_a_new_export_replaces_the_earlier_one_whole(earlier_export: Path) -> None:
+    call_command("export_dataset", str(earlier_export))
+    assert len(ml_data.read_export(earlier_export).items) == 3
+    assert ml_data.read_export(earlier_export).release["release"] == DatasetRelease.objects.latest("id").pk
+    assert list(earlier_export.parent.iterdir()) == [earlier_export]
 
 
 def test_the_export_refuses_a_folder_holding_other_files(tmp_path: Path) -> None:

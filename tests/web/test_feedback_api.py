@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import threading
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
+from django.core.files.storage import FileSystemStorage
+from django.db import OperationalError, connection
 from PIL import Image
 from rest_framework.test import APIClient
 
@@ -15,7 +20,8 @@ from accounts.models import User
 from estimator.models import Feedback, Prediction
 from ml import faces
 from ml.inference import shipped_spec
-from tests.web.feedback_helpers import answer, done_prediction, feedback_url, media_files
+from tests import photos
+from tests.web.feedback_helpers import answer, done_prediction, feedback_url, media_files, token_client
 from tests.web.test_api import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -89,6 +95,16 @@ def test_consent_keeps_the_aligned_training_crop_apart_from_the_photo(
     assert np.abs(kept - expected).mean() < 3  # JPEG's loss only
 
 
+def test_the_stored_photo_its_thumbnail_and_the_kept_crop_hold_no_metadata(api: APIClient, user: User) -> None:
+    prediction = done_prediction(user, photos.with_metadata("JPEG"))
+    answer(api, prediction, correct=True, consent_to_train=True)
+    for field in (prediction.image, prediction.thumbnail, Feedback.objects.get().crop):
+        with field.open("rb") as stored:
+            data = stored.read()
+        assert [hex(m) for m in photos.jpeg_markers(data) if 0xE1 <= m <= 0xEF or m == 0xFE] == [], field.name
+        assert photos.SECRET.encode() not in data
+
+
 def test_taking_consent_back_deletes_the_crop_and_keeps_the_numbers(
     api: APIClient, prediction: Prediction, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -98,6 +114,80 @@ def test_taking_consent_back_deletes_the_crop_and_keeps_the_numbers(
         body = answer(api, prediction, correct=False, true_age=41, consent_to_train=False).json()
     assert body["kept"] is False and body["withdrawn_at"] and body["true_age"] == 41
     assert not crop.exists()
+
+
+def _crop_writes() -> Any:
+    """Counts every file the storage writes (kept crops are the only ones an answer writes)."""
+    return mock.patch.object(FileSystemStorage, "_save", autospec=True, side_effect=FileSystemStorage._save)
+
+
+def test_answering_again_with_consent_kept_cuts_no_new_crop(
+    api: APIClient, prediction: Prediction, django_capture_on_commit_callbacks: Any
+) -> None:
+    answer(api, prediction, correct=True, consent_to_train=True)
+    [crop] = media_files("faces")
+    with _crop_writes() as writes, django_capture_on_commit_callbacks(execute=True):
+        for body in ({"correct": True}, {"correct": False, "true_age": 44}, {"correct": False, "true_age": 45}):
+            assert answer(api, prediction, consent_to_train=True, **body).status_code == 201
+    assert writes.call_count == 0
+    assert media_files("faces") == [crop] and Feedback.objects.get().crop.name.endswith(crop.name)
+
+
+def test_consent_given_again_cuts_one_crop_and_leaves_no_other(
+    api: APIClient, prediction: Prediction, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        answer(api, prediction, correct=True, consent_to_train=True)
+        answer(api, prediction, correct=True, consent_to_train=False)
+    assert media_files("faces") == []  # withdrawn: deleted
+    with _crop_writes() as writes, django_capture_on_commit_callbacks(execute=True):
+        answer(api, prediction, correct=True, consent_to_train=True)
+        answer(api, prediction, correct=True, consent_to_train=True)
+    assert writes.call_count == 1
+    assert media_files("faces") == [Path(Feedback.objects.get().crop.path)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_crop_whose_answer_fails_to_commit_is_deleted(api: APIClient, prediction: Prediction) -> None:
+    with mock.patch.object(connection, "commit", side_effect=OperationalError("the connection was lost")):
+        response = answer(api, prediction, correct=True, consent_to_train=True)
+    assert_error(response, 503, "unavailable")
+    assert not Feedback.objects.exists()
+    assert media_files("faces") == []  # not left behind without its row
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL's row locks: set DATABASE_URL")
+@pytest.mark.django_db(transaction=True)
+def test_two_first_answers_at_once_are_both_stored_one_after_the_other(user: User, prediction: Prediction) -> None:
+    # Each answer waits here, after looking for an earlier one, for the other (one second at
+    # most: when the first holds a lock the second waits on, they never meet).
+    both_looked = threading.Barrier(2)
+    real_save = Feedback.save
+
+    def save_when_both_looked(feedback: Feedback, *args: Any, **kwargs: Any) -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_looked.wait(timeout=1)
+        real_save(feedback, *args, **kwargs)
+
+    statuses: list[int] = []
+
+    def post(correct: bool) -> None:
+        client = token_client(user)
+        client.raise_request_exception = False  # a 500, as a client would see it
+        try:
+            statuses.append(answer(client, prediction, correct=correct, consent_to_train=True).status_code)
+        finally:
+            connection.close()
+
+    with mock.patch.object(Feedback, "save", save_when_both_looked):
+        threads = [threading.Thread(target=post, args=(correct,)) for correct in (True, False)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert statuses == [201, 201]
+    feedback = Feedback.objects.get()
+    assert media_files("faces") == [Path(feedback.crop.path)]  # one crop, cut once
 
 
 def test_deleting_the_answer_removes_it_and_its_crop(

@@ -171,3 +171,48 @@ def test_it_accepts_a_wide_panorama_within_the_aspect_limit() -> None:
 def test_it_makes_a_small_thumbnail_for_lists() -> None:
     clean = image_clean(photos.face_photo(1600, 1200))
     assert Image.open(io.BytesIO(clean.thumbnail)).size == (320, 240)
+
+
+APP0, COMMENT = 0xE0, 0xFE
+APPS_AND_COMMENTS = {*range(0xE0, 0xF0), COMMENT}
+
+
+def assert_no_metadata(jpeg: bytes) -> None:
+    held = [hex(m) for m in photos.jpeg_markers(jpeg) if m in APPS_AND_COMMENTS and m != APP0]
+    assert held == [], f"segments beyond JFIF: {held}"
+    info = Image.open(io.BytesIO(jpeg)).info
+    assert not {"comment", "icc_profile", "exif", "xmp"} & set(info), info
+    assert photos.SECRET.encode() not in jpeg
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "TIFF"])
+def test_the_stored_photo_and_thumbnail_hold_pixels_and_nothing_else(fmt: str) -> None:
+    upload = photos.with_metadata(fmt)
+    assert photos.SECRET.encode() in upload
+    clean = image_clean(upload)
+    assert_no_metadata(clean.jpeg)
+    assert_no_metadata(clean.thumbnail)
+
+
+def test_colours_are_converted_to_srgb_before_the_profile_is_dropped() -> None:
+    # In this file's profile the red channel holds sRGB's green: honouring it turns red green.
+    profile = photos.rgb_icc_profile(description="swapped", red="green", green="blue", blue="red")
+    upload = photos.encode(Image.new("RGB", (64, 48), (255, 0, 0)), "PNG", icc_profile=profile)
+    clean = image_clean(upload)
+    assert Image.open(io.BytesIO(clean.jpeg)).getpixel((32, 24)) == pytest.approx((0, 255, 0), abs=12)
+    assert Image.open(io.BytesIO(clean.thumbnail)).getpixel((10, 10)) == pytest.approx((0, 255, 0), abs=12)
+    assert_no_metadata(clean.jpeg)
+
+
+def test_an_srgb_photo_keeps_its_colours() -> None:
+    profile = photos.rgb_icc_profile(description="plain")  # sRGB's primaries, gamma 2.2
+    upload = photos.encode(Image.new("RGB", (64, 48), (180, 120, 60)), "PNG", icc_profile=profile)
+    stored = Image.open(io.BytesIO(image_clean(upload).jpeg)).getpixel((32, 24))
+    assert stored == pytest.approx((180, 120, 60), abs=4)
+
+
+def test_a_profile_that_does_not_fit_the_pixels_is_dropped_and_the_photo_kept() -> None:
+    upload = photos.encode(Image.new("L", (64, 48), 90), "PNG", icc_profile=photos.rgb_icc_profile(description="rgb"))
+    clean = image_clean(upload)
+    assert Image.open(io.BytesIO(clean.jpeg)).getpixel((32, 24)) == pytest.approx((90, 90, 90), abs=3)
+    assert_no_metadata(clean.jpeg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -234,6 +235,28 @@ def test_a_frame_the_workers_never_answer_is_given_up_as_busy(by_token: Connect,
     run(scenario)
 
 
+@pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "celery"])
+def test_a_frame_whose_estimate_raises_is_answered_failed_at_once(
+    by_token: Connect, settings: Any, use_estimator: Any, in_process: bool
+) -> None:
+    use_estimator("BrokenEstimator")
+    settings.AGEWEB_RUN_TASKS_IN_PROCESS = in_process  # False: the test settings run the Celery task eagerly
+    settings.AGEWEB_LIVE_FRAME_TIMEOUT = 60  # the watchdog's "busy" would come far too late
+
+    async def scenario() -> None:
+        ws = by_token()
+        await ws.connect()
+        await ws.send_to(bytes_data=FRAME)
+        error = await answer(ws)
+        assert (error["type"], error["seq"], error["code"]) == ("error", 0, "failed")
+        assert error["message"] == "Something went wrong with this frame."
+        await ws.send_to(bytes_data=FRAME)  # the stream goes on
+        assert (await answer(ws))["seq"] == 1
+        await ws.disconnect()
+
+    run(scenario)
+
+
 def test_frames_go_through_the_celery_task_when_there_is_a_worker(by_token: Connect, settings: Any) -> None:
     settings.AGEWEB_RUN_TASKS_IN_PROCESS = False  # the test settings run Celery tasks eagerly
 
@@ -274,19 +297,42 @@ def test_a_user_may_have_two_live_streams_and_no_third(
     run(scenario)
 
 
-def test_more_frames_a_second_than_allowed_close_the_stream_with_4429(by_token: Connect, settings: Any) -> None:
+@pytest.mark.parametrize("sent", [{"bytes_data": FRAME}, {"text_data": "ping"}], ids=["frames", "text"])
+def test_more_messages_a_second_than_allowed_close_the_stream_with_4429(
+    by_token: Connect, settings: Any, sent: dict[str, Any]
+) -> None:
     settings.AGEWEB_LIVE_MAX_FPS = 2
 
     async def scenario() -> None:
         ws = by_token()
         await ws.connect()
         for _ in range(3):
-            await ws.send_to(bytes_data=FRAME)
+            await ws.send_to(**sent)
         messages = []
         while (message := await ws.receive_output(timeout=5))["type"] != "websocket.close":
             messages.append(message)
         assert message["code"] == 4429
         assert len(messages) <= 2
+
+    run(scenario)
+
+
+def test_text_messages_do_not_keep_an_idle_stream_open(by_token: Connect, settings: Any) -> None:
+    settings.AGEWEB_LIVE_IDLE_SECONDS = 1
+
+    async def scenario() -> None:
+        ws = by_token()
+        await ws.connect()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while loop.time() - started < 4:
+            await ws.send_to(text_data="still here")
+            message = await ws.receive_output(timeout=5)
+            if message["type"] == "websocket.close":
+                break
+            await asyncio.sleep(0.25)  # the client: a text four times a second, never a frame
+        assert (message["type"], message.get("code")) == ("websocket.close", 4408)
+        assert loop.time() - started < 3
 
     run(scenario)
 

@@ -102,6 +102,14 @@ def _open(data: bytes) -> Image.Image:
     image = image_header(data)
     if image.width * image.height > settings.AGEWEB_MAX_PIXELS:
         raise _too_many_pixels(image.width, image.height)
+    if image.format == "WEBP" and image.width * image.height > settings.AGEWEB_MAX_WEBP_PIXELS:
+        # Pillow decodes a WebP whole, at about 15 bytes a pixel: 600 MB at 40 megapixels.
+        limit = settings.AGEWEB_MAX_WEBP_PIXELS / 1e6
+        raise _refuse(
+            f"The WebP image is {image.width}x{image.height} pixels; WebP photos may have at most "
+            f"{limit:.0f} megapixels. Save it as JPEG, or smaller.",
+            "too_many_pixels",
+        )
     _check_aspect(image.width, image.height)
     # MPO is how some cameras store a JPEG with a preview attached: its first frame is the photo.
     if image.format != "MPO" and getattr(image, "n_frames", 1) > 1:

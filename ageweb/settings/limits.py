@@ -7,6 +7,8 @@ from .env import env_int
 # Request rates (throttles) are in api.py's REST_FRAMEWORK, where DRF reads them.
 AGEWEB_MAX_UPLOAD_BYTES = env_int("AGEWEB_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1)
 AGEWEB_MAX_PIXELS = env_int("AGEWEB_MAX_PIXELS", 40_000_000, minimum=1)
+# Pillow decodes a WebP whole (about 15 bytes a pixel): a lower limit keeps one decode near 180 MB.
+AGEWEB_MAX_WEBP_PIXELS = env_int("AGEWEB_MAX_WEBP_PIXELS", 12_000_000, minimum=1)
 # Photos whose width/height ratio (either way) is beyond this are refused at upload.
 AGEWEB_MAX_ASPECT_RATIO = env_int("AGEWEB_MAX_ASPECT_RATIO", 8, minimum=1)
 # A stored photo is shrunk to this many pixels a side and saved as JPEG at this quality.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -45,6 +46,19 @@ def test_it_refuses_a_20000_by_20000_png_before_decoding_it() -> None:
         error = refusal(data)  # only the header was read
     assert error.code == "too_many_pixels"
     assert "the limit is 40 megapixels" in error.messages[0]
+
+
+def test_a_webp_over_its_own_pixel_limit_is_refused_before_decoding(settings: Any) -> None:
+    settings.AGEWEB_MAX_WEBP_PIXELS = 10_000  # a 200x100 WebP is over; as JPEG it passes
+    out = io.BytesIO()
+    Image.new("RGB", (200, 100), (120, 90, 60)).save(out, "WEBP")
+    with mock.patch.object(ImageFile.ImageFile, "load", side_effect=AssertionError("the pixels were decoded")):
+        error = refusal(out.getvalue())
+    assert error.code == "too_many_pixels"
+    assert "WebP photos may have at most" in error.messages[0]
+    jpeg = io.BytesIO()
+    Image.new("RGB", (200, 100), (120, 90, 60)).save(jpeg, "JPEG")
+    assert image_clean(jpeg.getvalue()).width == 200
 
 
 def test_it_names_the_size_of_an_image_just_over_the_pixel_limit() -> None:

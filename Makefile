@@ -73,9 +73,13 @@ web: migrate
 	$(VENV)/bin/uvicorn ageweb.asgi:application --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS)
 
 # The tests' own settings (pyproject.toml), not the exported local ones.
+# The suite runs on SQLite; the tests marked postgresql (concurrency, row locks) run once more
+# on this machine's PostgreSQL (TEST_DATABASE_URL).
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/ageweb
 test: setup-test
 	DJANGO_SETTINGS_MODULE=ageweb.settings.test $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=ageweb.settings.test $(PY) -m pytest
+	DJANGO_SETTINGS_MODULE=ageweb.settings.test DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -m postgresql tests/web
 
 lint: setup-test
 	$(VENV)/bin/ruff check $(LINTED)

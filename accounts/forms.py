@@ -29,7 +29,7 @@ class SignUpForm(UserCreationForm[User]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._show_passwords(True)
+        self._show_passwords(show=True)
 
     def full_clean(self) -> None:
         super().full_clean()

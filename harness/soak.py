@@ -221,7 +221,7 @@ def fault_loop(
     sent); stops at the first step past its limit."""
     for share, (name, fault, seconds) in zip(FAULT_SHARES, faults, strict=True):
         try:
-            if not wait_for_share(tally, share, total, done, until, before=name):
+            if not wait_for_share(tally, share, total=total, done=done, until=until, before=name):
                 return  # the soak stopped: another step hung
         except StepTimeout as error:
             _hung(tally, error)

@@ -495,7 +495,7 @@ class Stack:
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = STOP_S) -> None:
         process = self.processes.pop(name, None)
         if process is not None:
-            _end(process, name, sig, timeout)
+            _end(process, name, sig=sig, seconds=timeout)
 
     def stop_all(self, names: list[str], timeout: float = STOP_S) -> None:
         """SIGTERM to all of ``names`` at once and one wait for them all: a stack's shutdown takes the

@@ -139,7 +139,7 @@ def clean(files: Iterator[tuple[str, bytes]]) -> tuple[list[tuple[Record, bytes]
             continue
         if labels.gender is None or labels.race is None:
             report.partial_labels.append(name)
-        record = Record(name, labels.age, labels.gender, labels.race, split_of(name))
+        record = Record(name, labels.age, gender=labels.gender, race=labels.race, split=split_of(name))
         by_digest.setdefault(hashlib.sha1(blob).hexdigest(), []).append((record, blob))
     kept: list[tuple[Record, bytes]] = []
     for copies in by_digest.values():

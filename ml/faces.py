@@ -271,7 +271,7 @@ def chip_face(rgb: RGB, detector: Detector, margin: float, size: int) -> tuple[R
     """For a pre-aligned face chip: the aligned crop of its main face, or the whole chip
     resized when no face is detected (the caller counts those: the returned face is None)."""
     face = main_face(rgb, detector.detect(rgb))
-    return crop_or_whole(rgb, face, margin, size), face
+    return crop_or_whole(rgb, face, margin=margin, size=size), face
 
 
 def main_face(rgb: RGB, found: list[Detection]) -> Detection | None:
@@ -286,7 +286,7 @@ def crop_or_whole(rgb: RGB, face: Detection | None, margin: float, size: int) ->
     """:func:`crop_face`, or the whole image resized when there is no face (chips only)."""
     if face is None:
         return _u8(cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA))
-    return crop_face(rgb, face, margin, size)
+    return crop_face(rgb, face, margin=margin, size=size)
 
 
 def _u8(array: NDArray[Any]) -> RGB:

@@ -91,7 +91,7 @@ def training_crop(
     spec = spec or shipped_spec()
     x, y, w, h = (round(float(v)) for v in box)
     face = faces.Detection(box=(x, y, w, h), landmarks=tuple((float(a), float(b)) for a, b in landmarks), score=0.0)
-    return faces.crop_face(faces.decode(image), face, spec.margin, spec.input_size)
+    return faces.crop_face(faces.decode(image), face, margin=spec.margin, size=spec.input_size)
 
 
 class Model:
@@ -130,7 +130,7 @@ class Model:
         """Outputs for each face in ``rgb``, averaged over its views (in one call); ``None``
         stands for a pre-aligned chip used whole, as in evaluation."""
         views, size = self.spec.views, self.spec.input_size
-        crops = [faces.crop_or_whole(rgb, face, margin, size) for face in found for margin in views]
+        crops = [faces.crop_or_whole(rgb, face, margin=margin, size=size) for face in found for margin in views]
         out = self(np.stack(crops)).reshape(len(found), len(views), -1).mean(axis=1)
         return out if self.spec.temperature == 1.0 else ages.sharpen(out, self.spec.temperature)
 
@@ -202,7 +202,7 @@ class Estimator:
             for face, dist in zip(usable, self.distributions(rgb, usable), strict=True):
                 groups8 = self.ensemble_groups(rgb, face) if with_ensemble else None
                 look = None if with_ensemble else tracking.appearance(rgb, face)
-                estimates.append(self._face_estimate(face, dist, groups8, look))
+                estimates.append(self._face_estimate(face, dist, groups8=groups8, look=look))
         models = (self.age_model, *(self.members if with_ensemble else ()))
         return Estimate(
             width=rgb.shape[1],

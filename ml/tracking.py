@@ -46,7 +46,7 @@ def appearance(rgb: faces.RGB, face: faces.Detection) -> Descriptor:
     moved = faces.Detection(
         box=(x - left, y - top, w, h), landmarks=tuple((px - left, py - top) for px, py in face.landmarks), score=0.0
     )
-    crop = faces.crop_face(np.ascontiguousarray(region), moved, 0.0, 4 * APPEARANCE_SIDE).astype(np.float64)
+    crop = faces.crop_face(np.ascontiguousarray(region), moved, margin=0.0, size=4 * APPEARANCE_SIDE).astype(np.float64)
     small = cv2.resize(crop, (APPEARANCE_SIDE, APPEARANCE_SIDE), interpolation=cv2.INTER_AREA)
     small = small / (small.mean() + 1e-6)
     centred = (small - small.mean()).ravel()
@@ -111,7 +111,7 @@ class Tracker:
             (score, i, j)
             for i, (box, dist, look) in enumerate(zip(boxes, distributions, descriptors, strict=True))
             for j, track in enumerate(self.tracks)
-            if (score := self._match(box, dist, look, track)) is not None
+            if (score := self._match(box, dist, look=look, track=track)) is not None
         )
         matched: dict[int, Track] = {}
         taken: set[int] = set()
@@ -120,7 +120,7 @@ class Tracker:
                 matched[i] = self.tracks[j]
                 taken.add(j)
         result = [
-            self._follow(matched.get(i), box, dist, look)
+            self._follow(matched.get(i), box, dist=dist, look=look)
             for i, (box, dist, look) in enumerate(zip(boxes, distributions, descriptors, strict=True))
         ]
         seen = {id(t) for t in result}

@@ -248,7 +248,9 @@ def main() -> None:
             print("embedded, 1 client:", json.dumps(report["embedded, 1 client"]), flush=True)
             if args.data:
                 frames, true_ages = people_frames(args.data, args.people)
-                report["embedded, changing people"] = changing_people(stack, person(stack).token, frames, true_ages)
+                report["embedded, changing people"] = changing_people(
+                    stack, person(stack).token, frames=frames, true_ages=true_ages
+                )
                 print("embedded, changing people:", json.dumps(report["embedded, changing people"]), flush=True)
         with running_stack(
             workdir=workdir / "production", estimator="ml.inference.Estimator", concurrency=args.concurrency

@@ -12,7 +12,7 @@ django_stubs_ext.monkeypatch()  # lets typed code subscript Django generics (Mod
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
-DEBUG = env_bool("DEBUG", False)
+DEBUG = env_bool("DEBUG", default=False)
 
 INSTALLED_APPS = [
     "daphne",  # first, so that `manage.py runserver` serves ASGI (websockets included)

@@ -73,7 +73,7 @@ def main() -> None:
     photo = sample_photo()
     rgb = decode(photo)
     face = estimator.detector.detect(rgb)[0]
-    chip = crop_face(rgb, face, estimator.spec.margin, estimator.spec.input_size)
+    chip = crop_face(rgb, face, margin=estimator.spec.margin, size=estimator.spec.input_size)
 
     def one_face(model: Estimator) -> float:
         dist = model.distributions(rgb, [face])[0]

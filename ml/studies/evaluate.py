@@ -53,7 +53,7 @@ def labelled_files(source: str | Path, split: str, clean: bool) -> Iterator[tupl
         labels = data.parse_name(name)
         if labels is None:
             continue
-        record = data.Record(name, labels.age, labels.gender, labels.race, data.split_of(name))
+        record = data.Record(name, labels.age, gender=labels.gender, race=labels.race, split=data.split_of(name))
         if split == "all" or record.split == split:
             yield record, blob
 
@@ -105,7 +105,7 @@ def predict_aligned(estimator: Estimator, export: data.Export, split: str) -> di
     if crops is not None:
         size = crops.shape[1]
         if (margin, size) != (estimator.spec.margin, estimator.spec.input_size):
-            crops = _narrow(crops, margin, estimator.spec.margin, estimator.spec.input_size)
+            crops = _narrow(crops, margin, new_margin=estimator.spec.margin, size=estimator.spec.input_size)
         dist = np.concatenate([estimator.age_model(crops[i : i + 64]) for i in range(0, len(crops), 64)])
     ms = (time.perf_counter() - start) * 1000 / max(len(items), 1)
     return {
@@ -124,7 +124,7 @@ def _narrow(crops: NDArray[np.uint8], margin: float, new_margin: float, size: in
         images=crops, ages=np.zeros(n, np.int16), genders=minus_one, races=minus_one, splits=minus_one,
         detected=np.ones(n, np.bool_), names=np.array([""] * n),
     )  # fmt: skip
-    return cache.narrow(faceset, margin, new_margin, size).images
+    return cache.narrow(faceset, margin, new_margin=new_margin, size=size).images
 
 
 def evaluate_export(estimator: Estimator, args: argparse.Namespace) -> dict[str, Any]:
@@ -133,7 +133,7 @@ def evaluate_export(estimator: Estimator, args: argparse.Namespace) -> dict[str,
     if not len(rows["age"]):
         raise SystemExit("the export holds no faces for this split")
     unknown = np.full(len(rows["age"]), -1)
-    result = summarise(rows["age"], rows["dist"], unknown, unknown)
+    result = summarise(rows["age"], rows["dist"], genders=unknown, races=unknown)
     result.update(
         model=estimator.spec.version,
         split=args.split,
@@ -159,7 +159,7 @@ def summarise(
 ) -> dict[str, Any]:
     pred = ages.expected_age(dist)
     group_hit = ages.group_probs(dist).argmax(1) == ages.group_of(true_ages)
-    parts = report.breakdown(true_ages, pred, genders, races)
+    parts = report.breakdown(true_ages, pred, genders=genders, races=races)
     return {
         **report.point_metrics(true_ages, pred),
         "acc8": round(float(group_hit.mean()), 4),
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = predict_all(estimator, labelled_files(args.data, args.split, args.clean), args.limit)
     if not len(rows["age"]):
         raise SystemExit("no UTKFace-named images found")
-    result = summarise(rows["age"], rows["dist"], rows["gender"], rows["race"])
+    result = summarise(rows["age"], rows["dist"], genders=rows["gender"], races=rows["race"])
     result.update(
         model=estimator.spec.version,
         split=args.split,

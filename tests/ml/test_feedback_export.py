@@ -32,7 +32,7 @@ def write_export(folder: Path, rgb: NDArray[np.uint8], detector: faces.Detector,
         moved = faces.Detection(box=(x + 3 * i, y - 2 * i, w, h), landmarks=face.landmarks, score=face.score)
         age = first_age + 4 * i
         name = f"{age}_{release * 100 + i}.jpg"
-        Image.fromarray(faces.crop_face(rgb, moved, 0.1, 128)).save(folder / name, quality=95)
+        Image.fromarray(faces.crop_face(rgb, moved, margin=0.1, size=128)).save(folder / name, quality=95)
         lines.append({"id": release * 100 + i, "file": name, "age": age, "estimate": 38.5 + i / 3, "split": split})
     (folder / data.EXPORT_MANIFEST).write_text("".join(json.dumps(line) + "\n" for line in lines))
     meta = {"release": release, "hash": f"{release:064x}", "margin": 0.1, "size": 128, "count": len(lines)}
@@ -137,10 +137,10 @@ def test_fine_tuning_starts_from_the_shipped_model_and_names_its_releases(
             start.get_layer(layer).get_weights(), shipped.get_layer(layer).get_weights(), strict=True
         ):
             np.testing.assert_array_equal(ours, theirs)
-    best = train.train(cfg, sources.train, sources.val, tmp_path / "run", weights=sources.weights)
+    best = train.train(cfg, sources.train, val_set=sources.val, run_dir=tmp_path / "run", weights=sources.weights)
     history = (tmp_path / "run" / "history.csv").read_text().splitlines()
     assert len(history) == 2  # one epoch of 8 // 4 = 2 steps
-    out = train.export(best, cfg, tmp_path / "export", {"val_mae": 1.0}, sources.releases)
+    out = train.export(best, cfg, out_dir=tmp_path / "export", metrics={"val_mae": 1.0}, releases=sources.releases)
     meta = json.loads((out.parent / "meta.json").read_text())
     assert [(r["release"], r["hash"]) for r in meta["releases"]] == [(1, f"{1:064x}"), (2, f"{2:064x}")]
     assert "release 1" in meta["trained_on"] and "release 2" in meta["trained_on"]

@@ -92,7 +92,7 @@ def test_training_and_serving_make_the_same_crop(estimator: Estimator, astronaut
     assert found and training_crop is not None
     rgb = faces.decode(astronaut_jpeg)
     serving_crop = faces.crop_face(
-        rgb, estimator.detector.detect(rgb)[0], estimator.spec.margin, estimator.spec.input_size
+        rgb, estimator.detector.detect(rgb)[0], margin=estimator.spec.margin, size=estimator.spec.input_size
     )
     assert np.array_equal(training_crop, serving_crop)
     assert estimator.age_model(training_crop[None]) == pytest.approx(estimator.age_model(serving_crop[None]))
@@ -140,7 +140,9 @@ def test_litert_gives_the_same_distribution_as_tensorflow(shipped_model: Path, a
     served, on_tf = Model(shipped_model), Model(shipped_model, runtime="keras")
     assert served.runtime == "litert"
     rgb = faces.decode(astronaut_jpeg)
-    chip = faces.crop_face(rgb, faces.YuNetDetector().detect(rgb)[0], served.spec.margin, served.spec.input_size)
+    chip = faces.crop_face(
+        rgb, faces.YuNetDetector().detect(rgb)[0], margin=served.spec.margin, size=served.spec.input_size
+    )
     batch = np.stack([chip, chip[:, ::-1], np.zeros_like(chip)])  # the batch size changes between calls
     for crops in (chip[None], batch, chip[None]):
         assert served(crops) == pytest.approx(on_tf(crops), abs=1e-5)
@@ -239,15 +241,15 @@ def test_test_time_augmentation_averages_the_listed_crops_and_their_mirrors(
         True,
     )
     face = faces.YuNetDetector().detect(astronaut)[0]
-    crops = [faces.crop_face(astronaut, face, margin, plain.spec.input_size) for margin in (0.05, 0.15)]
+    crops = [faces.crop_face(astronaut, face, margin=margin, size=plain.spec.input_size) for margin in (0.05, 0.15)]
     views = np.stack(crops + [crop[:, ::-1] for crop in crops])
     assert tta.predict(astronaut, [face])[0] == pytest.approx(plain(views).mean(axis=0), abs=1e-6)
-    single = faces.crop_face(astronaut, face, plain.spec.margin, plain.spec.input_size)
+    single = faces.crop_face(astronaut, face, margin=plain.spec.margin, size=plain.spec.input_size)
     assert plain.predict(astronaut, [face])[0] == pytest.approx(plain(single[None])[0], abs=1e-6)
     # several faces in one call keep their order; None is a pre-aligned chip used whole
     both = tta.predict(astronaut, [None, face])
     assert both[1] == pytest.approx(tta.predict(astronaut, [face])[0], abs=1e-6)
-    whole = faces.crop_or_whole(astronaut, None, 0.0, plain.spec.input_size)
+    whole = faces.crop_or_whole(astronaut, None, margin=0.0, size=plain.spec.input_size)
     assert both[0] == pytest.approx(plain(np.stack([whole, whole[:, ::-1]])).mean(axis=0), abs=1e-6)
 
 

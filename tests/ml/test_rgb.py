@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from harness import photos
 from ml import rgb
-from tests import photos
 
 
 def _pixels(image: Image.Image) -> np.ndarray:

@@ -59,7 +59,7 @@ def _moved_crop_changes(detector: faces.Detector, pool: list[tuple[data.Record, 
             scene[top : top + 200, left : left + 200] = chip
             face = faces.main_face(scene, detector.detect(scene))
             if face is not None:
-                crops.append(faces.crop_face(scene, face, 0.05, 128).astype(np.float64)[16:-16, 16:-16])
+                crops.append(faces.crop_face(scene, face, margin=0.05, size=128).astype(np.float64)[16:-16, 16:-16])
         diffs += [float(np.abs(crops[0] - other).mean()) for other in crops[1:]]
     return diffs
 
@@ -104,7 +104,7 @@ def test_the_contact_sheet_shows_the_faces_that_moved_most_as_the_model_saw_them
 ) -> None:
     estimator = shipped_estimator
     everyone = scenes.ContactSheet(size=100)  # large enough to keep every face
-    result = scenes.evaluate(estimator, scenes.build_scenes(pool, 4, seed=3), 4, everyone)
+    result = scenes.evaluate(estimator, scenes.build_scenes(pool, 4, seed=3), count=4, sheet=everyone)
     assert len(everyone.pairs) == result["chip_vs_scene"]["n"] >= 3
     sheet = scenes.ContactSheet(size=2)
     for pair in everyone.pairs:

@@ -33,7 +33,7 @@ def test_two_steps_of_training_checkpoint_resume_and_export(
         ["input_size=64", "batch_size=4", "limit=8", "head_epochs=1", "epochs=2", "detector=yunet", "pretrained=false"],
     )
     run = tmp_path / "run"
-    best = train.train(cfg, tiny_faces, tiny_faces, run)
+    best = train.train(cfg, tiny_faces, val_set=tiny_faces, run_dir=run)
     assert best.exists() and (run / "last.keras").exists()
     assert json.loads((run / "state.json").read_text())["epoch"] == 2
     with open(run / "history.csv") as rows:
@@ -42,10 +42,10 @@ def test_two_steps_of_training_checkpoint_resume_and_export(
     assert all(np.isfinite(float(r["loss"])) and float(r["val_mae"]) >= 0 for r in history)
 
     cfg["epochs"] = 3
-    train.train(cfg, tiny_faces, tiny_faces, run, resume=True)
+    train.train(cfg, tiny_faces, val_set=tiny_faces, run_dir=run, resume=True)
     assert json.loads((run / "state.json").read_text())["epoch"] == 3
 
-    out = train.export(best, cfg, tmp_path / "model", {"val_mae": 1.0})
+    out = train.export(best, cfg, out_dir=tmp_path / "model", metrics={"val_mae": 1.0})
     meta = json.loads((out.parent / "meta.json").read_text())
     assert meta["input_size"] == 64 and meta["head"] == "dist101"
     result = Estimator(out.parent).estimate(astronaut)

@@ -18,9 +18,9 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from estimator.models import Feedback, Prediction
+from harness import photos
 from ml import faces
 from ml.inference import shipped_spec
-from tests import photos
 from tests.web.feedback_helpers import answer, done_prediction, feedback_url, media_files, token_client
 from tests.web.test_api import assert_error
 
@@ -88,8 +88,8 @@ def test_consent_keeps_the_aligned_training_crop_apart_from_the_photo(
             faces.decode(photo.read()),
             faces.Detection(box=tuple(map(round, face.crop_box)), landmarks=tuple(map(tuple, face.landmarks)),
                        score=face.detection_score),
-            margin,
-            size,
+            margin=margin,
+            size=size,
         )  # fmt: skip
     assert kept.shape == (size, size, 3)
     assert np.abs(kept - expected).mean() < 3  # JPEG's loss only
@@ -156,7 +156,8 @@ def test_a_crop_whose_answer_fails_to_commit_is_deleted(api: APIClient, predicti
     assert media_files("faces") == []  # not left behind without its row
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL's row locks: set DATABASE_URL")
+@pytest.mark.postgresql
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs row locks: make test runs it on PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_two_first_answers_at_once_are_both_stored_one_after_the_other(user: User, prediction: Prediction) -> None:
     # Each answer waits here, after looking for an earlier one, for the other (one second at

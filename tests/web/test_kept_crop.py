@@ -50,10 +50,10 @@ def test_the_kept_crop_of_a_face_at_the_edge_is_the_crop_the_model_scored(
         rgb = faces.decode(stored.read())
     [found] = load_estimator().detector.detect(rgb)
     spec = shipped_spec()
-    scored = faces.crop_face(rgb, found, spec.margin, spec.input_size)
+    scored = faces.crop_face(rgb, found, margin=spec.margin, size=spec.input_size)
     assert kept.shape == scored.shape
     assert np.abs(kept - scored).mean() < 3  # JPEG's loss only
 
     # The clipped box gives another crop: this test tells the two apart.
     clipped = faces.Detection(box=(face.x, face.y, face.width, face.height), landmarks=found.landmarks, score=1.0)
-    assert np.abs(kept - faces.crop_face(rgb, clipped, spec.margin, spec.input_size)).mean() > 10
+    assert np.abs(kept - faces.crop_face(rgb, clipped, margin=spec.margin, size=spec.input_size)).mean() > 10

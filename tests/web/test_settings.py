@@ -38,7 +38,7 @@ def django_setup(settings_module: str, env: dict[str, str], code: str = "") -> s
 def test_env_bool_refuses_a_typo(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEBUG", "ture")
     with pytest.raises(ImproperlyConfigured, match="DEBUG must be true or false"):
-        env_bool("DEBUG", False)
+        env_bool("DEBUG", default=False)
 
 
 def test_env_int_refuses_words_and_values_below_its_minimum(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,7 +55,7 @@ def test_env_helpers_read_values_and_defaults(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("FLAG", "Yes")
     assert env_list("HOSTS", []) == ["a.example", "b.example"]
     assert env_list("MISSING", ["x"]) == ["x"]
-    assert env_bool("FLAG", False) is True
+    assert env_bool("FLAG", default=False) is True
     with pytest.raises(ImproperlyConfigured, match="MISSING must be set"):
         env_required("MISSING")
 

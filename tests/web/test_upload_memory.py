@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 from estimator import images
 from estimator.images import DecodersBusy, image_clean
 from estimator.models import Prediction
-from tests import photos
+from harness import photos
 from tests.web.conftest import upload
 from tests.web.test_api import assert_error
 

@@ -13,7 +13,7 @@ DJANGO_SETTINGS_MODULE ?= ageweb.settings.local
 export DJANGO_SETTINGS_MODULE
 LINTED := ml tests/ml ageweb accounts estimator tools tests/web tests/integration tests/fakes.py tests/photos.py tests/stack.py conftest.py manage.py
 
-.PHONY: setup setup-train setup-test run test worker worker-inference worker-live livebench web migrate lint typecheck loadtest beat soak scaletest
+.PHONY: setup setup-train setup-test run test worker worker-inference worker-live livebench web migrate lint typecheck loadtest beat soak scaletest images
 
 # One virtual environment, installed in layers: what the site and the workers need to run
 # (requirements/base.txt), then training and research (train.txt), then tests and linters
@@ -100,6 +100,13 @@ scaletest: setup-test
 # and the worker, Redis and PostgreSQL restart; prints lost, stuck, 5xx and latency (README).
 soak: setup-test
 	$(PY) tools/soak.py
+
+# The images docker/compose.yml names (ageweb:latest, ageweb-proxy:latest), with podman or
+# docker; the debian:bookworm-slim base is made from Debian's packages where it cannot be
+# pulled (docker/make-base.sh). The GPU worker's image: TENSORFLOW="tensorflow[and-cuda]==2.21.0
+# keras==3.15.1" TAG=gpu TARGETS=app docker/build-images.sh
+images:
+	docker/build-images.sh
 
 # --- ml/: data, training, evaluation, benchmarks (see ml/MODEL_CARD.md) ---
 # The UTKFace archive (aligned and cropped faces); put it here or pass UTKFACE=PATH.

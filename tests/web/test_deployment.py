@@ -55,8 +55,32 @@ def test_redis_keeps_its_queue_across_restarts_in_compose_and_in_the_stack() -> 
 
 def test_compose_has_no_default_database_password_or_secret() -> None:
     text = COMPOSE.read_text()
-    assert "${POSTGRES_PASSWORD:?" in text and "POSTGRES_PASSWORD:-" not in text
-    assert "${SECRET_KEY:?" in text
+    for name in ("POSTGRES_PASSWORD", "AGEWEB_DB_PASSWORD", "REDIS_PASSWORD", "SECRET_KEY"):
+        assert f"${{{name}:?" in text and f"{name}:-" not in text, name
+
+
+def test_the_app_reaches_postgresql_as_a_role_of_its_own_never_as_the_superuser() -> None:
+    data = compose()
+    url = data["x-app"]["environment"]["DATABASE_URL"]
+    assert url.startswith("postgres://ageweb:${AGEWEB_DB_PASSWORD:?") and url.endswith("@postgres:5432/ageweb")
+    postgres = data["services"]["postgres"]
+    assert postgres["environment"]["POSTGRES_USER"] == "postgres"  # the superuser: the operator's
+    [init] = postgres["configs"]
+    assert init["target"].startswith("/docker-entrypoint-initdb.d/")
+    script = (COMPOSE.parent / data["configs"][init["source"]]["file"]).read_text()
+    assert "CREATE ROLE ageweb LOGIN NOSUPERUSER" in script and "CREATE DATABASE ageweb OWNER ageweb" in script
+    assert "-U" in postgres["healthcheck"]["test"] and "ageweb" in postgres["healthcheck"]["test"]
+
+
+def test_redis_refuses_anyone_without_the_password_the_app_passes_in_redis_url() -> None:
+    data = compose()
+    assert data["x-app"]["environment"]["REDIS_URL"].startswith("redis://ageweb:${REDIS_PASSWORD:?")
+    redis = data["services"]["redis"]
+    [acl] = redis["configs"]
+    assert command("redis")[-2:] == ["--aclfile", acl["target"]]
+    users = data["configs"][acl["source"]]["content"].splitlines()
+    assert users[0] == "user default off" and users[1].startswith("user ageweb on >${REDIS_PASSWORD} ")
+    assert "-@admin" in users[1]
 
 
 def test_the_web_trusts_forwarded_headers_from_nginx_alone() -> None:

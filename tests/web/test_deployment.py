@@ -28,7 +28,7 @@ def command(service: str) -> list[str]:
 
 
 def test_the_compose_files_follow_the_compose_specification() -> None:
-    files = [str(COMPOSE), str(ROOT / "docker" / "compose.gpu.yml")]
+    files = [str(COMPOSE), str(ROOT / "docker" / "compose.gpu.yml"), str(ROOT / "docker" / "compose.test.yml")]
     checker = [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", *files]
     result = subprocess.run(checker, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -160,3 +160,22 @@ def test_the_gpu_worker_runs_on_a_second_host_with_the_database_redis_and_object
     # The first host publishes what the second needs on its private address, loopback by default.
     for service, port in (("postgres", 5432), ("redis", 6379), ("s3", 8333)):
         assert compose()["services"][service]["ports"] == [f"${{AGEWEB_PRIVATE_ADDRESS:-127.0.0.1}}:{port}:{port}"]
+
+
+def test_the_container_test_runs_compose_s_own_services_with_only_its_override_laid_over() -> None:
+    from tests.containers.compose import Project, interpolate
+
+    names = ("SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "AGEWEB_DB_PASSWORD", "REDIS_PASSWORD",
+             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AGEWEB_TEST_PG_PORT", "AGEWEB_TEST_REDIS_PORT",
+             "AGEWEB_TEST_WEB_PORT", "AGEWEB_TEST_HTTP_PORT")  # fmt: skip
+    files = [COMPOSE, ROOT / "docker" / "compose.test.yml"]
+    project = Project(files, {name: "1" for name in names}, "p")  # refuses keys it would not run
+    assert project.order() == ["migrate", "web", "worker", "worker-live", "beat", "nginx"]
+    assert set(compose()["services"]) - set(project.services()) == {"postgres", "redis", "s3"}
+    for service in project.order():  # compose's image and command, as they are
+        spec = compose()["services"][service]
+        expected = [spec["image"], *(command(service) if "command" in spec else [])]
+        assert project.run_command(service)[-len(expected) :] == expected
+    assert interpolate("${A:-x}/${B-y}/$$z/${C}", {"B": "", "C": "c"}) == "x//$z/c"
+    with pytest.raises(KeyError, match="REDIS_PASSWORD"):
+        Project(files, {name: "1" for name in names if name != "REDIS_PASSWORD"}, "p")

@@ -5,7 +5,7 @@
 # only when NGINX_TLS_CERTIFICATE names a certificate (docker/nginx/tls.conf.template).
 set -eu
 
-out=/run/nginx/conf.d
+out=/tmp/nginx/conf.d
 mkdir -p "$out"
 defined=$(awk 'END { for (name in ENVIRON) if (name ~ /^[A-Za-z_][A-Za-z0-9_]*$/) printf "${%s} ", name }' </dev/null)
 

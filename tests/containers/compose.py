@@ -5,9 +5,10 @@ an override turns off, so the test reads the compose file itself, as compose rea
 override's mappings merged into the file's and its other values replacing them, ``${VAR}``
 interpolated from the variables given, services with a profile left off. Each remaining
 service becomes one ``podman run`` (image, command, environment, volumes, network mode,
-restart policy, stop grace period), started in ``depends_on`` order, each condition awaited
-as compose awaits it (health checks run with ``exec``). A key this reader does not know is
-refused, so compose.yml cannot gain a setting that the test would silently drop.
+restart policy, stop grace period, read-only root, tmpfs, capabilities), started in
+``depends_on`` order, each condition awaited as compose awaits it (health checks run with
+``exec``). A key this reader does not know is refused, so compose.yml cannot gain a setting
+that the test would silently drop.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import yaml
 # "ports" and "networks" do not apply on the host's network, the only one the test uses.
 SERVICE_KEYS = {
     "build", "image", "command", "environment", "volumes", "depends_on", "restart", "healthcheck",
-    "stop_grace_period", "network_mode", "networks", "ports", "profiles",
+    "stop_grace_period", "network_mode", "networks", "ports", "profiles", "read_only", "tmpfs", "cap_drop",
+    "security_opt",
 }  # fmt: skip
 LABEL = "io.ageweb.test-project"
 
@@ -131,6 +133,11 @@ class Project:
         command = [self.engine, "run", "--detach", "--name", name, "--hostname", name,
                    "--label", f"{LABEL}={self.name}", "--label", f"com.docker.compose.service={service}",
                    "--network", "host", "--restart", str(spec.get("restart", "no"))]  # fmt: skip
+        if spec.get("read_only"):
+            command.append("--read-only")
+        command += [f"--tmpfs={path}" for path in spec.get("tmpfs", [])]
+        command += [f"--cap-drop={cap}" for cap in spec.get("cap_drop", [])]
+        command += [f"--security-opt={option}" for option in spec.get("security_opt", [])]
         if "stop_grace_period" in spec:
             command += ["--stop-timeout", str(_seconds(spec["stop_grace_period"]))]
         for key, value in (spec.get("environment") or {}).items():

@@ -30,11 +30,12 @@ import psycopg
 import pytest
 import redis
 import requests
+import yaml
 from PIL import Image
 
 from tests import photos
 from tests.containers import summary
-from tests.containers.compose import Project
+from tests.containers.compose import LABEL, Project
 from tests.stack import SiteClient, Stack, private_services_missing
 
 pytestmark = pytest.mark.containers
@@ -278,3 +279,44 @@ def test_a_restarted_web_container_keeps_sessions(site: Site) -> None:
     page = session.get(f"{site.url}/accounts/profile/", timeout=30)
     assert page.status_code == 200 and page.url.endswith("/accounts/profile/")
     assert re.search(rf"\b{username}\b", page.text)
+
+
+def test_the_cluster_s_edge_ends_tls_and_plain_http_only_redirects(site: Site, tmp_path: Path) -> None:
+    """The proxy image as deploy/k8s/web.yaml runs it beside the web server: its environment,
+    a certificate mounted read-only, a read-only root, no capabilities, uid 101."""
+    manifest = next(yaml.safe_load_all((ROOT / "deploy" / "k8s" / "web.yaml").read_text()))  # the Deployment
+    [nginx] = [c for c in manifest["spec"]["template"]["spec"]["containers"] if c["name"] == "nginx"]
+    https, http = free_port(), free_port()
+    env = {item["name"]: item["value"] for item in nginx["env"]}
+    env |= {"AGEWEB_UPSTREAM": f"127.0.0.1:{site.variables['AGEWEB_TEST_WEB_PORT']}",  # here, the host's network
+            "NGINX_PORT": f"127.0.0.1:{https} ssl", "NGINX_REDIRECT_PORT": f"127.0.0.1:{http}"}  # fmt: skip
+    tls = tmp_path / "tls"
+    tls.mkdir(mode=0o755)
+    certificate = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                   "-addext", "subjectAltName=IP:127.0.0.1",
+                   "-keyout", str(tls / "tls.key"), "-out", str(tls / "tls.crt")]  # fmt: skip
+    subprocess.run(certificate, check=True, capture_output=True)
+    (tls / "tls.key").chmod(0o644)  # the secret's files as the kubelet mounts them
+    trusted = str(tls / "tls.crt")  # the client checks the certificate the edge serves
+    mounts = [f"--tmpfs={m['mountPath']}" for m in nginx["volumeMounts"] if m["name"] != "tls"]  # its emptyDirs
+    edge = f"{site.project.name}-edge"
+    run = [site.project.engine, "run", "--detach", "--name", edge, "--label", f"{LABEL}={site.project.name}",
+           "--network", "host", "--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges:true",
+           "--user", "101:101", *mounts, "--volume", f"{tls}:/etc/nginx/tls:ro",
+           *(f"--env={k}={v}" for k, v in env.items()), "ageweb-proxy:latest"]  # fmt: skip
+    subprocess.run(run, check=True, capture_output=True)
+
+    def answers() -> bool:
+        try:
+            return requests.get(f"https://127.0.0.1:{https}/healthz", verify=trusted, timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    site.wait_until(answers, "the edge does not answer over TLS", timeout=60)
+    plain = requests.get(f"http://127.0.0.1:{http}/accounts/login/?next=/", allow_redirects=False, timeout=10)
+    assert plain.status_code == 308 and plain.headers["Location"] == "https://127.0.0.1/accounts/login/?next=/"
+    assert requests.get(f"http://127.0.0.1:{http}/healthz", allow_redirects=False, timeout=10).status_code == 308
+    page = requests.get(f"https://127.0.0.1:{https}/accounts/login/", verify=trusted, timeout=30)
+    assert page.status_code == 200 and "csrftoken" in " ".join(page.cookies.keys())
+    static = requests.get(f"https://127.0.0.1:{https}/static/css/site.css", verify=trusted, timeout=10)
+    assert static.status_code == 200 and static.headers["Cache-Control"] == "max-age=604800"

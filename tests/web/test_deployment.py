@@ -179,3 +179,11 @@ def test_the_container_test_runs_compose_s_own_services_with_only_its_override_l
     assert interpolate("${A:-x}/${B-y}/$$z/${C}", {"B": "", "C": "c"}) == "x//$z/c"
     with pytest.raises(KeyError, match="REDIS_PASSWORD"):
         Project(files, {name: "1" for name in names if name != "REDIS_PASSWORD"}, "p")
+
+
+def test_compose_runs_every_image_on_a_read_only_root_without_capabilities() -> None:
+    services = compose()["services"]
+    for name in ("migrate", "web", "worker", "worker-live", "beat", "nginx"):
+        service = services[name]
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
+        assert service["security_opt"] == ["no-new-privileges:true"] and "/tmp" in service["tmpfs"], name

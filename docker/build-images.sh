@@ -1,9 +1,11 @@
 #!/bin/sh
 # Build every image docker/compose.yml names (`make images`): ageweb:latest (target app) and
-# ageweb-proxy:latest (target proxy), with podman, or docker where its daemon answers.
+# ageweb-proxy:latest (target proxy), with podman, or docker where its daemon answers. Each is
+# also tagged with the release (pyproject.toml's version), the tag deploy/k8s pins.
 #
-#   docker/build-images.sh                  # both images
+#   docker/build-images.sh                  # ageweb:latest and :0.1.0, ageweb-proxy:latest and :0.1.0
 #   TENSORFLOW="tensorflow[and-cuda]==2.21.0 keras==3.15.1" TAG=gpu TARGETS=app docker/build-images.sh
+#                                           # the GPU worker's: ageweb:gpu and ageweb:0.1.0-gpu
 #
 # The base, debian:bookworm-slim, is pulled if missing; where it cannot be pulled it is made
 # from Debian's packages (docker/make-base.sh, needs root and debootstrap). Builds share the
@@ -18,6 +20,11 @@ TAG=${TAG:-latest}
 TARGETS=${TARGETS:-app proxy}
 TENSORFLOW=${TENSORFLOW:-}
 CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n 1)
+case $TAG in
+    latest) release=$VERSION ;;
+    *) release=$VERSION-$TAG ;;
+esac
 
 if [ -z "${ENGINE:-}" ]; then
     if command -v podman >/dev/null 2>&1; then
@@ -48,7 +55,8 @@ for target in $TARGETS; do
     # --network host: the build reaches the package indexes as this host does.
     # shellcheck disable=SC2086
     DOCKER_BUILDKIT=1 "$ENGINE" build --network host --file docker/Dockerfile --target "$target" \
-        --build-arg BASE="$BASE" --build-arg TENSORFLOW="$TENSORFLOW" $secret --tag "$image" .
-    echo "build-images.sh: $image built in $(( $(date +%s) - start )) s"
+        --build-arg BASE="$BASE" --build-arg TENSORFLOW="$TENSORFLOW" $secret \
+        --tag "$image" --tag "${image%:*}:$release" .
+    echo "build-images.sh: $image (${image%:*}:$release) built in $(( $(date +%s) - start )) s"
 done
 "$ENGINE" images --filter reference='ageweb*' --format '{{.Repository}}:{{.Tag}} {{.Size}}'

@@ -164,6 +164,7 @@ def test_images_are_pinned_to_the_release_never_latest() -> None:
             name, _, tag = box["image"].partition(":")
             assert tag == (f"{version}-gpu" if owner == "worker-gpu" else version), f"{owner}: {box['image']}"
             assert name in {"ageweb", "ageweb-proxy"}
+    assert 'release=$VERSION' in (ROOT / "docker" / "build-images.sh").read_text()  # what make images tags
 
 
 def test_tls_ends_at_the_pods_nginx_with_the_secret_s_certificate_and_plain_http_only_redirects() -> None:

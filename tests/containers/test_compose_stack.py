@@ -119,6 +119,7 @@ def site(images: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site
             "REDIS_PASSWORD": secrets.token_urlsafe(18), **stack.store.env,
             "AGEWEB_TEST_PG_PORT": str(stack.pg_port), "AGEWEB_TEST_REDIS_PORT": str(stack.redis_port),
             "AGEWEB_TEST_WEB_PORT": str(free_port()), "AGEWEB_TEST_HTTP_PORT": str(free_port()),
+            "AGEWEB_TEST_WORKER_METRICS_PORT": str(free_port()),
         }  # fmt: skip
         project = Project(COMPOSE_FILES, variables, f"ageweb-test-{uuid.uuid4().hex[:8]}", engine=images)
         _as_compose_postgres(stack, variables)
@@ -240,6 +241,13 @@ def test_a_person_signs_up_logs_in_and_the_websocket_pushes_the_age_of_an_upload
     result = messages[-1]
     assert result["status"] == "done" and len(result["faces"]) == 1
     assert 18 <= result["faces"][0]["age"] <= 75
+
+
+def test_the_inference_worker_serves_its_own_metrics_with_the_photos_it_finished(site: Site) -> None:
+    port = site.variables["AGEWEB_TEST_WORKER_METRICS_PORT"]
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    [done] = re.findall(r'^ageweb_predictions_total\{outcome="done"\} (\S+)$', text, re.MULTILINE)
+    assert float(done) >= 1  # counted by a pool process, served by the worker's main process
 
 
 def test_a_live_frame_is_answered_by_the_live_worker(site: Site) -> None:

@@ -167,7 +167,7 @@ def test_the_container_test_runs_compose_s_own_services_with_only_its_override_l
 
     names = ("SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "AGEWEB_DB_PASSWORD", "REDIS_PASSWORD",
              "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AGEWEB_TEST_PG_PORT", "AGEWEB_TEST_REDIS_PORT",
-             "AGEWEB_TEST_WEB_PORT", "AGEWEB_TEST_HTTP_PORT")  # fmt: skip
+             "AGEWEB_TEST_WEB_PORT", "AGEWEB_TEST_HTTP_PORT", "AGEWEB_TEST_WORKER_METRICS_PORT")  # fmt: skip
     files = [COMPOSE, ROOT / "docker" / "compose.test.yml"]
     project = Project(files, {name: "1" for name in names}, "p")  # refuses keys it would not run
     assert project.order() == ["migrate", "web", "worker", "worker-live", "beat", "nginx"]

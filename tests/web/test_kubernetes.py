@@ -164,7 +164,7 @@ def test_images_are_pinned_to_the_release_never_latest() -> None:
             name, _, tag = box["image"].partition(":")
             assert tag == (f"{version}-gpu" if owner == "worker-gpu" else version), f"{owner}: {box['image']}"
             assert name in {"ageweb", "ageweb-proxy"}
-    assert 'release=$VERSION' in (ROOT / "docker" / "build-images.sh").read_text()  # what make images tags
+    assert "release=$VERSION" in (ROOT / "docker" / "build-images.sh").read_text()  # what make images tags
 
 
 def test_tls_ends_at_the_pods_nginx_with_the_secret_s_certificate_and_plain_http_only_redirects() -> None:
@@ -212,3 +212,16 @@ def test_redis_asks_for_a_password_that_the_app_and_keda_read_from_the_secret() 
         assert trigger["metadata"]["passwordFromEnv"] == "REDIS_PASSWORD"
         target = doc["spec"]["scaleTargetRef"]["name"]
         assert {"secretRef": {"name": "ageweb-secrets"}} in container(target)["envFrom"]
+
+
+def test_each_worker_pod_serves_its_own_metrics_where_prometheus_is_told_to_scrape() -> None:
+    for name in ("worker-cpu", "worker-gpu", "worker-live"):
+        template = of_kind("Deployment")[name]["spec"]["template"]
+        port = env(container(name))["AGEWEB_WORKER_METRICS_PORT"]
+        annotations = template["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == port
+        assert {"name": "metrics", "containerPort": int(port)} in container(name)["ports"]
+    gpu = yaml.safe_load((ROOT / "docker" / "compose.gpu.yml").read_text())["services"]["worker"]
+    assert gpu["environment"]["AGEWEB_WORKER_METRICS_PORT"] == "9808" and gpu["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    web = yaml.safe_load((ROOT / "docker" / "compose.yml").read_text())["x-app"]["environment"]
+    assert "AGEWEB_WORKER_METRICS_PORT" not in web  # one host: the web's /metrics adds its workers up

@@ -11,9 +11,9 @@ BEAT_SCHEDULE ?= .cache/celerybeat-schedule
 # The entry points (asgi, wsgi, celery) default to production settings; make runs the local ones.
 DJANGO_SETTINGS_MODULE ?= ageweb.settings.local
 export DJANGO_SETTINGS_MODULE
-LINTED := ml tests/ml ageweb accounts estimator tools harness tests/harness tests/layout tests/web tests/integration tests/fakes.py conftest.py manage.py
+LINTED := ml tests/ml ageweb accounts estimator tools harness tests/harness tests/layout tests/web tests/integration tests/containers tests/fakes.py conftest.py manage.py
 
-.PHONY: setup setup-train setup-test run test worker worker-inference worker-live livebench web migrate lint typecheck loadtest beat soak scaletest
+.PHONY: setup setup-train setup-test run test worker worker-inference worker-live livebench web migrate lint typecheck loadtest beat soak scaletest images container-test
 
 # One virtual environment, installed in layers: what the site and the workers need to run
 # (requirements/base.txt), then training and research (train.txt), then tests and linters
@@ -104,6 +104,19 @@ scaletest: setup-test
 # and the worker, Redis and PostgreSQL restart; prints lost, stuck, 5xx and latency (README).
 soak: setup-test
 	$(PY) tools/soak.py
+
+# The images docker/compose.yml names (ageweb:latest, ageweb-proxy:latest), with podman or
+# docker; the debian:bookworm-slim base is made from Debian's packages where it cannot be
+# pulled (docker/make-base.sh). The GPU worker's image: TENSORFLOW="tensorflow[and-cuda]==2.21.0
+# keras==3.15.1" TAG=gpu TARGETS=app docker/build-images.sh
+images:
+	docker/build-images.sh
+
+# The images run as compose runs them (docker/compose.yml with docker/compose.test.yml): web,
+# both workers, beat and nginx in containers, PostgreSQL, Redis and the S3 store as private
+# processes here; builds the images first (cached), removes every container at the end.
+container-test: setup-test
+	DJANGO_SETTINGS_MODULE=ageweb.settings.test $(PY) -m pytest tests/containers -q
 
 # --- ml/: data, training, evaluation, benchmarks (see ml/MODEL_CARD.md) ---
 # The UTKFace archive (aligned and cropped faces); put it here or pass UTKFACE=PATH.

@@ -4,11 +4,25 @@ Without DJANGO_SETTINGS_MODULE workers and beat run the production settings, nev
 """
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ageweb.settings.production")
 
 app = Celery("ageweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["estimator", "estimator.predictions", "estimator.live", "accounts"])  # their tasks.py
+
+
+@worker_init.connect
+def serve_metrics(**_: Any) -> None:
+    """A worker on another host serves its own metrics (AGEWEB_WORKER_METRICS_PORT, off by
+    default: on the web's host the web's /metrics adds the workers' samples up)."""
+    from django.conf import settings
+
+    if settings.AGEWEB_WORKER_METRICS_PORT:
+        from ageweb.metrics import serve_worker_metrics
+
+        serve_worker_metrics(settings.AGEWEB_WORKER_METRICS_PORT)

@@ -2,18 +2,21 @@
 
 With several processes (gunicorn workers, Celery pool children) every process writes its
 samples under ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` adds them up; the queue depth
-is read from Redis at scrape time.
+is read from Redis at scrape time. A worker on a host of its own serves its samples itself
+(``AGEWEB_WORKER_METRICS_PORT``, :func:`serve_worker_metrics`).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Iterator
+from wsgiref.simple_server import WSGIServer
 
 import redis
 from django.conf import settings
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
@@ -54,15 +57,27 @@ class QueueDepthCollector(Collector):
 
 
 def metrics_text() -> bytes:
-    """Everything Prometheus scrapes, in its text format."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    else:
-        registry = CollectorRegistry()
-        registry.register(_Default())
+    """Everything Prometheus scrapes from the web server, in its text format."""
+    registry = _samples()
     registry.register(QueueDepthCollector())
     return generate_latest(registry)
+
+
+def serve_worker_metrics(port: int) -> tuple[WSGIServer, threading.Thread]:
+    """A Celery worker's own metrics on ``port`` (``/metrics``, a thread of the main process),
+    its pool processes' samples included: for a worker on a host where no web server adds
+    them up. The queue depth is the web server's to report."""
+    return start_http_server(port, registry=_samples())
+
+
+def _samples() -> CollectorRegistry:
+    """This process's samples, or with PROMETHEUS_MULTIPROC_DIR those of every process of this host."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry.register(_Default())
+    return registry
 
 
 class _Default(Collector):

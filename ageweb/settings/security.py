@@ -42,3 +42,5 @@ AGEWEB_TOKEN_TTL_DAYS = env_int("AGEWEB_TOKEN_TTL_DAYS", 0)
 # /metrics (Prometheus): a bearer token when set, else only these client addresses.
 AGEWEB_METRICS_TOKEN = env_str("AGEWEB_METRICS_TOKEN")
 AGEWEB_METRICS_ALLOWED_IPS = env_list("AGEWEB_METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+# A Celery worker on a host without a web server serves its own metrics on this port (0: not).
+AGEWEB_WORKER_METRICS_PORT = env_int("AGEWEB_WORKER_METRICS_PORT", 0)

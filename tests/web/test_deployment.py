@@ -28,7 +28,7 @@ def command(service: str) -> list[str]:
 
 
 def test_the_compose_files_follow_the_compose_specification() -> None:
-    files = [str(COMPOSE), str(ROOT / "docker" / "compose.gpu.yml")]
+    files = [str(COMPOSE), str(ROOT / "docker" / "compose.gpu.yml"), str(ROOT / "docker" / "compose.test.yml")]
     checker = [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", *files]
     result = subprocess.run(checker, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -55,8 +55,32 @@ def test_redis_keeps_its_queue_across_restarts_in_compose_and_in_the_stack() -> 
 
 def test_compose_has_no_default_database_password_or_secret() -> None:
     text = COMPOSE.read_text()
-    assert "${POSTGRES_PASSWORD:?" in text and "POSTGRES_PASSWORD:-" not in text
-    assert "${SECRET_KEY:?" in text
+    for name in ("POSTGRES_PASSWORD", "AGEWEB_DB_PASSWORD", "REDIS_PASSWORD", "SECRET_KEY"):
+        assert f"${{{name}:?" in text and f"{name}:-" not in text, name
+
+
+def test_the_app_reaches_postgresql_as_a_role_of_its_own_never_as_the_superuser() -> None:
+    data = compose()
+    url = data["x-app"]["environment"]["DATABASE_URL"]
+    assert url.startswith("postgres://ageweb:${AGEWEB_DB_PASSWORD:?") and url.endswith("@postgres:5432/ageweb")
+    postgres = data["services"]["postgres"]
+    assert postgres["environment"]["POSTGRES_USER"] == "postgres"  # the superuser: the operator's
+    [init] = postgres["configs"]
+    assert init["target"].startswith("/docker-entrypoint-initdb.d/")
+    script = (COMPOSE.parent / data["configs"][init["source"]]["file"]).read_text()
+    assert "CREATE ROLE ageweb LOGIN NOSUPERUSER" in script and "CREATE DATABASE ageweb OWNER ageweb" in script
+    assert "-U" in postgres["healthcheck"]["test"] and "ageweb" in postgres["healthcheck"]["test"]
+
+
+def test_redis_refuses_anyone_without_the_password_the_app_passes_in_redis_url() -> None:
+    data = compose()
+    assert data["x-app"]["environment"]["REDIS_URL"].startswith("redis://ageweb:${REDIS_PASSWORD:?")
+    redis = data["services"]["redis"]
+    [acl] = redis["configs"]
+    assert command("redis")[-2:] == ["--aclfile", acl["target"]]
+    users = data["configs"][acl["source"]]["content"].splitlines()
+    assert users[0] == "user default off" and users[1].startswith("user ageweb on >${REDIS_PASSWORD} ")
+    assert "-@admin" in users[1]
 
 
 def test_the_web_trusts_forwarded_headers_from_nginx_alone() -> None:
@@ -152,3 +176,30 @@ def test_the_gpu_worker_runs_on_a_second_host_with_the_database_redis_and_object
     # The first host publishes what the second needs on its private address, loopback by default.
     for service, port in (("postgres", 5432), ("redis", 6379), ("s3", 8333)):
         assert compose()["services"][service]["ports"] == [f"${{AGEWEB_PRIVATE_ADDRESS:-127.0.0.1}}:{port}:{port}"]
+
+
+def test_the_container_test_runs_compose_s_own_services_with_only_its_override_laid_over() -> None:
+    from tests.containers.compose import Project, interpolate
+
+    names = ("SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "AGEWEB_DB_PASSWORD", "REDIS_PASSWORD",
+             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AGEWEB_TEST_PG_PORT", "AGEWEB_TEST_REDIS_PORT",
+             "AGEWEB_TEST_WEB_PORT", "AGEWEB_TEST_HTTP_PORT", "AGEWEB_TEST_WORKER_METRICS_PORT")  # fmt: skip
+    files = [COMPOSE, ROOT / "docker" / "compose.test.yml"]
+    project = Project(files, {name: "1" for name in names}, "p")  # refuses keys it would not run
+    assert project.order() == ["migrate", "web", "worker", "worker-live", "beat", "nginx"]
+    assert set(compose()["services"]) - set(project.services()) == {"postgres", "redis", "s3"}
+    for service in project.order():  # compose's image and command, as they are
+        spec = compose()["services"][service]
+        expected = [spec["image"], *(command(service) if "command" in spec else [])]
+        assert project.run_command(service)[-len(expected) :] == expected
+    assert interpolate("${A:-x}/${B-y}/$$z/${C}", {"B": "", "C": "c"}) == "x//$z/c"
+    with pytest.raises(KeyError, match="REDIS_PASSWORD"):
+        Project(files, {name: "1" for name in names if name != "REDIS_PASSWORD"}, "p")
+
+
+def test_compose_runs_every_image_on_a_read_only_root_without_capabilities() -> None:
+    services = compose()["services"]
+    for name in ("migrate", "web", "worker", "worker-live", "beat", "nginx"):
+        service = services[name]
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
+        assert service["security_opt"] == ["no-new-privileges:true"] and "/tmp" in service["tmpfs"], name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -135,6 +136,37 @@ def test_metrics_count_requests_and_predictions_by_outcome(
     assert "ageweb_prediction_latency_seconds_bucket" in text
     assert "django_http_requests_total_by_method_total" in text
     assert "ageweb_live_frames_total" in text or "ageweb_live_frames" in text
+
+
+WORKER_METRICS = """
+import django, urllib.request
+django.setup()
+from celery.signals import worker_init
+import ageweb.celery  # connects the worker_init handler
+from ageweb.metrics import PREDICTIONS
+worker_init.send(sender=None)  # as a starting worker sends it
+PREDICTIONS.labels(outcome="done").inc()  # as a pool process counts a photo
+print(urllib.request.urlopen("http://127.0.0.1:%s/metrics", timeout=10).read().decode())
+"""
+
+
+def test_a_worker_serves_its_pool_s_metrics_on_its_own_port_when_asked(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ageweb.settings.test", "AGEWEB_WORKER_METRICS_PORT": str(port),
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}  # fmt: skip
+    result = python(WORKER_METRICS % port, env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'ageweb_predictions_total{outcome="done"} 1.0' in result.stdout  # read back from the multiprocess folder
+    assert "ageweb_queue_depth" not in result.stdout  # the web server's to report
+    del env["AGEWEB_WORKER_METRICS_PORT"]
+    assert "Connection refused" in python(WORKER_METRICS % port, env).stderr  # off unless a port is set
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def test_metrics_are_refused_to_other_addresses_and_need_the_token_when_one_is_set(

@@ -127,9 +127,14 @@ def test_nginx_keeps_readiness_from_the_public() -> None:
     assert "proxy_pass http://ageweb_app;" in block
 
 
-def test_kubernetes_probes_the_web_pods_directly_never_through_nginx() -> None:
-    web = (ROOT / "deploy" / "k8s" / "web.yaml").read_text()
-    assert "httpGet: {path: /healthz, port: http}" in web  # the kubelet asks the pod itself
+def test_kubernetes_probes_the_app_container_directly_never_through_nginx() -> None:
+    [web] = [
+        d for d in yaml.safe_load_all((ROOT / "deploy" / "k8s" / "web.yaml").read_text()) if d["kind"] == "Deployment"
+    ]
+    containers = {c["name"]: c for c in web["spec"]["template"]["spec"]["containers"]}
+    app = next(c for name, c in containers.items() if name != "nginx")
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert app[probe]["httpGet"]["path"] == "/healthz" and app[probe]["httpGet"]["port"] == "app"
     assert "/readyz" not in (ROOT / "deploy" / "k8s" / "nginx.yaml").read_text()
 
 

@@ -11,4 +11,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ageweb.settings.production")
 
 app = Celery("ageweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["estimator.predictions", "estimator.live"])  # their tasks.py modules
+app.autodiscover_tasks(["estimator.predictions", "estimator.live", "estimator.versions"])  # their tasks.py modules

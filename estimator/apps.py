@@ -12,3 +12,4 @@ class EstimatorConfig(AppConfig):
         from . import signals  # noqa: F401
         from .live import tasks as live_tasks  # noqa: F401
         from .predictions import tasks as prediction_tasks  # noqa: F401
+        from .versions import tasks as version_tasks  # noqa: F401

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.test import APIClient
@@ -58,3 +59,9 @@ def upload(data: bytes, name: str = "photo.jpg", content_type: str = "image/jpeg
 @pytest.fixture
 def face_upload() -> SimpleUploadedFile:
     return upload(photos.face_photo())
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """The cache outlives a test's database: the model versions it read must not leak into the next test."""
+    cache.clear()

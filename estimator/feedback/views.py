@@ -21,6 +21,7 @@ from ageweb.http import found_or_404, request_user
 from ..files import file_response
 from ..models import Feedback, Prediction
 from ..predictions.selectors import prediction_list
+from ..versions.selectors import comparison_version, model_version_active, model_version_summaries, version_comparison
 from .consent import consent_context, feedback_withdraw, feedback_withdraw_all
 from .selectors import (
     dashboard_series,
@@ -107,7 +108,15 @@ def review(request: HttpRequest) -> HttpResponse:
 
 @staff_only
 def dashboard(request: HttpRequest) -> HttpResponse:
-    context = {"rows": dashboard_stats(), "series": dashboard_series()}
+    versions = model_version_summaries()
+    compare = request.GET.get("compare") or comparison_version()
+    context = {
+        "rows": dashboard_stats(),
+        "series": dashboard_series(),
+        "versions": versions,
+        "active": model_version_active(),
+        "comparison": version_comparison(version=compare) if compare in {v.version for v in versions} else None,
+    }
     return render(request, "feedback/dashboard.html", context)
 
 

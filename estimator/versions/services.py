@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import astuple, dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -28,6 +31,7 @@ from ml.spec import ModelSpec
 from ..models import ModelVersion
 from .files import REQUIRED_FILES, version_files_store
 
+logger = logging.getLogger(__name__)
 State = ModelVersion.State
 SERVING_KEY = "model-versions:serving"
 SHIPPED = "shipped"  # registered_by of the shipped model, registered on first use
@@ -53,16 +57,28 @@ def model_serving() -> Serving:
     cache, at most ``AGEWEB_MODEL_VERSION_TTL`` seconds old. The first call of a site with
     no version yet registers the shipped model as the active one (no command needed)."""
     ttl = settings.AGEWEB_MODEL_VERSION_TTL
-    serving = cache.get(SERVING_KEY) if ttl else None
-    if isinstance(serving, Serving):
-        return serving
+    cached = _cache_call(cache.get, SERVING_KEY) if ttl else None
+    if cached:  # plain values, so that a process of another release reads them too
+        active, shadow = cached
+        return Serving(active=Served(*active), shadow=Served(*shadow) if shadow else None)
     rows = {row.state: row for row in ModelVersion.objects.filter(state__in=[State.ACTIVE, State.SHADOW])}
-    active = rows.get(State.ACTIVE) or _shipped_registered()
-    shadow = rows.get(State.SHADOW)
-    serving = Serving(active=_served(active), shadow=_served(shadow) if shadow else None)
+    serving = Serving(
+        active=_served(rows.get(State.ACTIVE) or _shipped_registered()),
+        shadow=_served(rows[State.SHADOW]) if State.SHADOW in rows else None,
+    )
     if ttl:
-        cache.set(SERVING_KEY, serving, ttl)
+        plain = (astuple(serving.active), astuple(serving.shadow) if serving.shadow else None)
+        _cache_call(cache.set, SERVING_KEY, plain, ttl)
     return serving
+
+
+def _cache_call(call: Callable[..., Any], *args: Any) -> Any:
+    """The cache only spares the database a query: a cache that cannot be reached is skipped."""
+    try:
+        return call(*args)
+    except Exception:
+        logger.warning("The cache could not be reached for the model versions", exc_info=True)
+        return None
 
 
 def _served(row: ModelVersion) -> Served:
@@ -71,7 +87,7 @@ def _served(row: ModelVersion) -> Served:
 
 
 def _serving_changed() -> None:
-    transaction.on_commit(lambda: cache.delete(SERVING_KEY))
+    transaction.on_commit(lambda: _cache_call(cache.delete, SERVING_KEY))
 
 
 def _shipped_registered() -> ModelVersion:

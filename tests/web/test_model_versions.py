@@ -409,3 +409,12 @@ def test_the_promotion_pages_are_not_found_by_others(shadowed: str, logged_in: C
     assert logged_in.get("/review/models/fake-2/promote/").status_code == 404
     assert logged_in.post("/review/models/fake-2/promote/").status_code == 404
     assert ModelVersion.objects.get(version="fake-2").state == "shadow"
+
+
+def test_a_cache_that_cannot_be_reached_is_skipped_for_the_database(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.AGEWEB_MODEL_VERSION_TTL = 5
+    with mock.patch("estimator.versions.services.cache.get", side_effect=ConnectionError("Redis is restarting")):
+        assert model_serving().active.version == "fake-1"
+    assert "The cache could not be reached for the model versions" in caplog.text

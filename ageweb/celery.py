@@ -13,7 +13,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ageweb.settings.production")
 
 app = Celery("ageweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["estimator", "estimator.predictions", "estimator.live", "accounts"])  # their tasks.py
+# Each package's tasks.py: the web process queues them by name, the workers run them.
+app.autodiscover_tasks(["estimator", "estimator.predictions", "estimator.live", "estimator.versions", "accounts"])
 
 
 @worker_init.connect

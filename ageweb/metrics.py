@@ -2,13 +2,14 @@
 
 With several processes (gunicorn workers, Celery pool children) every process writes its
 samples under ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` adds them up; the queue depth
-is read from Redis at scrape time. A worker on a host of its own serves its samples itself
-(``AGEWEB_WORKER_METRICS_PORT``, :func:`serve_worker_metrics`).
+(from Redis) and the active and shadow model versions are read at scrape time. A worker on a
+host of its own serves its samples itself (``AGEWEB_WORKER_METRICS_PORT``, :func:`serve_worker_metrics`).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -20,15 +21,24 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
-PREDICTIONS = Counter("ageweb_predictions_total", "Predictions finished, by outcome", ["outcome"])
+# version: the model version that answered (empty for a photo that failed before any did).
+PREDICTIONS = Counter(
+    "ageweb_predictions_total", "Predictions finished, by outcome and model version", ["outcome", "version"]
+)
 PREDICTION_LATENCY = Histogram(
     "ageweb_prediction_latency_seconds",
     "Upload to result (done or failed), seconds",
     buckets=(0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300, 600, 1800),
 )
+SHADOW_LATENCY = Histogram(
+    "ageweb_shadow_latency_seconds",
+    "From the active version's answer saved to the shadow version's estimates saved, seconds",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300, 600),
+)
 LIVE_FRAMES = Counter("ageweb_live_frames_total", "Live webcam frames answered", ["outcome"])
 
 QUEUES = ("inference", "live")
+logger = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -56,10 +66,30 @@ class QueueDepthCollector(Collector):
         yield gauge
 
 
+class ModelVersionCollector(Collector):
+    """The active (and shadow) model version, as every process serves it now."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from estimator.versions.services import model_serving  # the site's models: not at import time
+
+        active = GaugeMetricFamily("ageweb_model_active", "The model version answering uploads", labels=["version"])
+        shadow = GaugeMetricFamily("ageweb_model_shadow", "The model version scoring in the shadow", labels=["version"])
+        try:
+            serving = model_serving()
+        except Exception:  # the database is down: the scrape still answers, without these samples
+            logger.warning("Could not read the model versions for /metrics", exc_info=True)
+        else:
+            active.add_metric([serving.active.version], 1)
+            if serving.shadow is not None:
+                shadow.add_metric([serving.shadow.version], 1)
+        yield from (active, shadow)
+
+
 def metrics_text() -> bytes:
     """Everything Prometheus scrapes from the web server, in its text format."""
     registry = _samples()
     registry.register(QueueDepthCollector())
+    registry.register(ModelVersionCollector())
     return generate_latest(registry)
 
 

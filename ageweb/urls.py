@@ -11,6 +11,7 @@ from ageweb.views import healthz, metrics, readyz
 api_patterns: list[URLPattern | URLResolver] = [
     path("predictions/", include("estimator.api_urls")),
     path("review/", include("estimator.feedback.api_urls")),
+    path("models/", include("estimator.versions.api_urls")),
     path("auth/token/", TokenObtainApi.as_view(), name="token-obtain"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
@@ -21,6 +22,7 @@ api_patterns: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("", include("estimator.urls")),
     path("", include("estimator.feedback.urls")),
+    path("", include("estimator.versions.urls")),
     path("accounts/", include("accounts.urls")),
     # Before Django's own: the same views, the reset mail queued and rated per address (log
     # in is django-axes'), and the old password counted by django-axes as a log in.

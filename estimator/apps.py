@@ -13,3 +13,4 @@ class EstimatorConfig(AppConfig):
         from . import tasks as storage_tasks  # noqa: F401
         from .live import tasks as live_tasks  # noqa: F401
         from .predictions import tasks as prediction_tasks  # noqa: F401
+        from .versions import tasks as version_tasks  # noqa: F401

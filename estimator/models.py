@@ -260,3 +260,56 @@ class DatasetRelease(models.Model):
 
     def __str__(self) -> str:
         return f"release {self.pk} ({self.count} faces, {self.content_hash[:12]})"
+
+
+class ModelVersion(models.Model):
+    """A trained age model the site can serve: its files in the storage (``models/<version>/``,
+    each with the SHA-256 taken at registration), its ``meta.json``, the data-set releases it
+    learned from and who registered it. One version is active (it answers uploads and live
+    frames), at most one is the shadow (it scores uploads' faces too, never shown)."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SHADOW = "shadow", "Shadow"
+        CANDIDATE = "candidate", "Candidate"
+        RETIRED = "retired", "Retired"
+
+    version = models.CharField(max_length=100, unique=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.CANDIDATE)
+    meta = models.JSONField()  # the model folder's meta.json
+    releases = models.JSONField(default=list, blank=True)  # meta.json's "releases": the data-set releases
+    files = models.JSONField()  # file name -> {"name": the storage's name, "sha256": ...}
+    registered_by = models.CharField(max_length=150, blank=True)
+    registered_at = models.DateTimeField(default=timezone.now)
+    activated_at = models.DateTimeField(null=True, blank=True)  # when it last became active
+    # The version that was active before this one became active: where a rollback returns.
+    previous = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["registered_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["state"], condition=models.Q(state="active"), name="one_active_model"),
+            models.UniqueConstraint(fields=["state"], condition=models.Q(state="shadow"), name="one_shadow_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.state})"
+
+
+class ShadowFace(models.Model):
+    """One face of an upload as a shadow model version scored it, after the served answer was
+    saved: for comparing versions only, never shown to the person."""
+
+    face = models.ForeignKey(Face, on_delete=models.CASCADE, related_name="shadows")
+    model_version = models.CharField(max_length=100)
+    age = models.FloatField()
+    age_low = models.FloatField()  # 10th percentile
+    age_high = models.FloatField()  # 90th percentile
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["face", "model_version"], name="shadow_face_once_per_version")]
+        indexes = [models.Index(fields=["model_version"], name="shadow_face_version")]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} on {self.face}: {self.age:.1f}"

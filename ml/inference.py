@@ -4,6 +4,7 @@
     estimator = Estimator()                        # loads the models; share it between threads
     estimator.estimate(image_bytes)                # a photo: every face with its age
     estimator.estimate_frame(frame_bytes)          # a live frame: the same, faster, no ensemble
+    estimator.estimate_faces(image_bytes, located=[(box, landmarks)])  # those faces again (a shadow model)
     training_crop(photo, box=..., landmarks=...)   # the crop a face was scored on, for the data set
 
 ``ImageError`` (a ValueError) is raised for input that is not a decodable image; a photo
@@ -89,9 +90,13 @@ def training_crop(
     as :meth:`Estimator.estimate` returned them, so it is centred and scaled as the crops
     the model scored. Needs no model loaded; raises ImageError for unreadable input."""
     spec = spec or shipped_spec()
+    return faces.crop_face(faces.decode(image), _located(box, landmarks), margin=spec.margin, size=spec.input_size)
+
+
+def _located(box: Sequence[float], landmarks: Sequence[tuple[float, float]]) -> faces.Detection:
+    """A face placed where an earlier estimate found it (its unclipped box and landmarks)."""
     x, y, w, h = (round(float(v)) for v in box)
-    face = faces.Detection(box=(x, y, w, h), landmarks=tuple((float(a), float(b)) for a, b in landmarks), score=0.0)
-    return faces.crop_face(faces.decode(image), face, margin=spec.margin, size=spec.input_size)
+    return faces.Detection(box=(x, y, w, h), landmarks=tuple((float(a), float(b)) for a, b in landmarks), score=0.0)
 
 
 class Model:
@@ -186,6 +191,18 @@ class Estimator:
         """Every face in ``image`` with its age; raises ImageError for unreadable input."""
         return self._estimate(image, self.detector, with_ensemble=True)
 
+    def estimate_faces(
+        self, image: faces.ImageInput, *, located: Sequence[tuple[Sequence[float], Sequence[tuple[float, float]]]]
+    ) -> list[FaceEstimate]:
+        """The faces an earlier estimate found in ``image`` (each its unclipped box and
+        landmarks), scored again by this model without detecting or the ensemble: how a
+        model version in the shadow of the served one sees exactly the faces it answered."""
+        found = [_located(box, landmarks) for box, landmarks in located]
+        if not found:
+            return []
+        rgb = faces.decode(image)
+        return [self._face_estimate(f, d) for f, d in zip(found, self.distributions(rgb, found), strict=True)]
+
     def estimate_frame(self, image: faces.ImageInput) -> Estimate:
         """One live video frame: as :meth:`estimate`, with the live detector and without the
         ensemble (``ensemble_groups`` is None), so that a frame takes milliseconds; each face
@@ -217,8 +234,9 @@ class Estimator:
         self,
         face: faces.Detection,
         dist: NDArray[np.float64],
-        groups8: NDArray[np.float64] | None,
-        look: NDArray[np.float64] | None,
+        *,
+        groups8: NDArray[np.float64] | None = None,
+        look: NDArray[np.float64] | None = None,
     ) -> FaceEstimate:
         summary = ages.summarize(dist)
         return FaceEstimate(

@@ -2,15 +2,20 @@
 
 They return real ``ml.inference.Estimate`` objects, so the site code under test handles
 exactly what the real estimator hands it; only the numbers are made up. Each class is a
-zero-argument factory, as ``settings.AGEWEB_ESTIMATOR`` requires.
+factory called with ``model_dir=`` a model version's folder, as ``settings.AGEWEB_ESTIMATOR``
+requires: they take their version from its meta.json (``fake-1`` in tests/models/fake-1),
+and the age they give from its ``fake_age`` when it has one, so that versions differ.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
@@ -64,13 +69,29 @@ def _size(image: bytes) -> tuple[int, int]:
         raise ValueError(f"not an image: {error}") from error  # as ml.inference.ImageError does
 
 
-class FakeEstimator:
-    """Finds one face in the middle of any photo, aged about 38."""
+class Fake:
+    """What every fake knows: its model version, and the age it gives (from meta.json)."""
+
+    def __init__(self, model_dir: Path | None = None) -> None:
+        meta = json.loads((model_dir / "meta.json").read_text()) if model_dir else {}
+        self.version: str = meta.get("version", MODEL_VERSION)
+        self.age = float(meta.get("fake_age", 38.0))
+
+    def estimate_faces(
+        self, image: bytes, *, located: Sequence[tuple[Sequence[float], Sequence[tuple[float, float]]]]
+    ) -> list[FaceEstimate]:
+        _size(image)
+        boxes = [[round(v) for v in box] for box, _ in located]
+        return [fake_face((x, y, w, h), self.age) for x, y, w, h in boxes]
+
+
+class FakeEstimator(Fake):
+    """Finds one face in the middle of any photo, aged about 38 (or its version's fake_age)."""
 
     def estimate(self, image: bytes) -> Estimate:
         width, height = _size(image)
-        face = fake_face((width // 4, height // 4, width // 2, height // 2))
-        return Estimate(width=width, height=height, faces=[face], model_version=MODEL_VERSION)
+        face = fake_face((width // 4, height // 4, width // 2, height // 2), self.age)
+        return Estimate(width=width, height=height, faces=[face], model_version=self.version)
 
     def estimate_frame(self, image: bytes) -> Estimate:
         return self.estimate(image)
@@ -81,18 +102,28 @@ class CountingEstimator(FakeEstimator):
 
     built = 0
 
-    def __init__(self) -> None:
+    def __init__(self, model_dir: Path | None = None) -> None:
+        super().__init__(model_dir)
         type(self).built += 1
 
 
 class UnloadableEstimator(FakeEstimator):
     """Cannot be built, as when a model file is missing."""
 
-    def __init__(self) -> None:
+    def __init__(self, model_dir: Path | None = None) -> None:
         raise FileNotFoundError("ml/models/age101/model.tflite is missing")
 
 
-class TwoFacesEstimator:
+class ShadowBreaksEstimator(FakeEstimator):
+    """Answers uploads, but fails when asked to score faces again (as a broken shadow model would)."""
+
+    def estimate_faces(
+        self, image: bytes, *, located: Sequence[tuple[Sequence[float], Sequence[tuple[float, float]]]]
+    ) -> list[FaceEstimate]:
+        raise RuntimeError("the shadow model blew up")
+
+
+class TwoFacesEstimator(Fake):
     """Two faces, the first one reaching past the photo's left edge as detectors' boxes may."""
 
     def estimate(self, image: bytes) -> Estimate:
@@ -101,22 +132,22 @@ class TwoFacesEstimator:
             fake_face((-10, 10, width // 3, height // 3), 25.0),
             fake_face((width // 2, 10, width // 3, height // 3), 61.0),
         ]
-        return Estimate(width=width, height=height, faces=faces, model_version=MODEL_VERSION)
+        return Estimate(width=width, height=height, faces=faces, model_version=self.version)
 
 
-class NoFaceEstimator:
+class NoFaceEstimator(Fake):
     def estimate(self, image: bytes) -> Estimate:
         width, height = _size(image)
-        return Estimate(width=width, height=height, faces=[], model_version=MODEL_VERSION)
+        return Estimate(width=width, height=height, faces=[], model_version=self.version)
 
 
-class TooSmallEstimator:
+class TooSmallEstimator(Fake):
     def estimate(self, image: bytes) -> Estimate:
         width, height = _size(image)
-        return Estimate(width=width, height=height, faces=[], model_version=MODEL_VERSION, too_small=2)
+        return Estimate(width=width, height=height, faces=[], model_version=self.version, too_small=2)
 
 
-class BrokenEstimator:
+class BrokenEstimator(Fake):
     def estimate(self, image: bytes) -> Estimate:
         raise RuntimeError("the model blew up")
 
@@ -124,7 +155,7 @@ class BrokenEstimator:
         return self.estimate(image)
 
 
-class RefusingEstimator:
+class RefusingEstimator(Fake):
     def estimate(self, image: bytes) -> Estimate:
         raise ValueError("cannot decode")  # what ml.inference.ImageError is
 
@@ -140,7 +171,7 @@ class SlowFakeEstimator(FakeEstimator):
         return super().estimate(image)
 
 
-class StubbornEstimator:
+class StubbornEstimator(Fake):
     """Ignores Celery's soft time limit, as native code that never returns to Python would:
     only the hard limit, which kills the process, stops it."""
 

@@ -43,6 +43,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "FeedbackStateEnum": "estimator.models.Feedback.State",
+        "ModelVersionStateEnum": "estimator.models.ModelVersion.State",
         "ReviewVerdictEnum": ["accepted", "rejected"],
     },
 }

@@ -17,6 +17,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ROUTES = {
     "estimator.tasks.predict_age": {"queue": "inference"},
     "estimator.tasks.live_frame": {"queue": "live"},  # never behind uploads (make worker-live)
+    "estimator.tasks.shadow_estimate": {"queue": "inference"},  # a shadow model version, after the answer
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"  # periodic jobs; inference workers read it too (-Q inference,default)
 CELERY_TASK_ACKS_LATE = True  # a task is acknowledged only once it has run ...

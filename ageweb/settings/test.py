@@ -2,6 +2,7 @@
 
 from .base import *  # noqa: F403
 from .base import LOCAL_CACHE
+from .core import BASE_DIR
 from .env import env_str
 
 SECRET_KEY = "test-only-secret-key"
@@ -15,5 +16,7 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 AGEWEB_RUN_TASKS_IN_PROCESS = False
 AGEWEB_ESTIMATOR = env_str("AGEWEB_TEST_ESTIMATOR", "tests.fakes.FakeEstimator")
+# The fakes read their version from this small folder's meta.json ("fake-1"); no real model.
+AGEWEB_SHIPPED_MODEL = BASE_DIR / "tests" / "models" / "fake-1"
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None  # collectstatic is for production builds (docker/Dockerfile)

@@ -23,6 +23,7 @@ from ageweb.throttles import rate_limited
 from ..files import file_response
 from ..models import Feedback, Prediction
 from ..predictions.selectors import prediction_list
+from ..versions.selectors import comparison_version, model_version_active, model_version_summaries, version_comparison
 from .consent import consent_context, feedback_withdraw, feedback_withdraw_all
 from .photos import REASON_MAX, REASON_MIN, can_view_photos, photo_view_reason, photo_view_record
 from .selectors import (
@@ -116,7 +117,15 @@ def review(request: HttpRequest) -> HttpResponse:
 
 @staff_only
 def dashboard(request: HttpRequest) -> HttpResponse:
-    context = {"rows": dashboard_stats(), "series": dashboard_series()}
+    versions = model_version_summaries()
+    compare = request.GET.get("compare") or comparison_version()
+    context = {
+        "rows": dashboard_stats(),
+        "series": dashboard_series(),
+        "versions": versions,
+        "active": model_version_active(),
+        "comparison": version_comparison(version=compare) if compare in {v.version for v in versions} else None,
+    }
     return render(request, "feedback/dashboard.html", context)
 
 

@@ -34,6 +34,8 @@ from ..files import file_read
 from ..images import image_clean, image_read
 from ..loader import load_estimator
 from ..models import Face, Prediction
+from ..versions.services import Served, model_serving
+from ..versions.shadow import shadow_enqueue
 
 if TYPE_CHECKING:
     from ml.inference import Estimate, FaceEstimate
@@ -111,13 +113,14 @@ def prediction_run(*, prediction_id: UUID, task_id: str | None = None) -> Predic
         logger.error("The photo of prediction %s is missing from the storage", prediction_id)
         prediction_fail(prediction_id=prediction_id, reason=PHOTO_MISSING)
         return None
+    serving = model_serving()  # once: one version estimates the whole photo
     try:
-        estimate = load_estimator().estimate(data)
+        estimate = load_estimator(serving.active).estimate(data)
     except ValueError:  # ml.inference.ImageError is a ValueError
         logger.warning("The estimator refused prediction %s", prediction_id, exc_info=True)
         prediction_fail(prediction_id=prediction_id, reason=MODEL_COULD_NOT_READ)
         return None
-    return _prediction_store(prediction_id, estimate)
+    return _prediction_store(prediction_id, estimate, shadow=serving.shadow)
 
 
 def _running_is_stale(prediction: Prediction) -> bool:
@@ -170,7 +173,7 @@ def _face_row(prediction: Prediction, index: int, face: FaceEstimate) -> Face:
     )
 
 
-def _prediction_store(prediction_id: UUID, estimate: Estimate) -> Prediction | None:
+def _prediction_store(prediction_id: UUID, estimate: Estimate, *, shadow: Served | None) -> Prediction | None:
     with transaction.atomic():
         prediction = Prediction.objects.select_for_update().filter(pk=prediction_id, status=Status.RUNNING).first()
         if prediction is None:
@@ -185,12 +188,15 @@ def _prediction_store(prediction_id: UUID, estimate: Estimate) -> Prediction | N
         prediction.save(update_fields=["status", "model_version", "model_versions", "too_small", "finished_at"])
         transaction.on_commit(partial(prediction_broadcast, prediction_id=prediction_id))
         outcome = "done" if estimate.faces else "no_face"
-        transaction.on_commit(partial(_count, outcome=outcome, created=prediction.created_at))
+        version = prediction.model_version
+        transaction.on_commit(partial(_count, outcome=outcome, created=prediction.created_at, version=version))
+        if shadow is not None and estimate.faces:  # after the answer is saved and sent: nobody waits for it
+            transaction.on_commit(partial(shadow_enqueue, prediction_id=prediction_id, version=shadow.version))
     return prediction
 
 
-def _count(*, outcome: str, created: datetime) -> None:
-    PREDICTIONS.labels(outcome).inc()
+def _count(*, outcome: str, created: datetime, version: str = "") -> None:
+    PREDICTIONS.labels(outcome, version).inc()
     PREDICTION_LATENCY.observe(max((timezone.now() - created).total_seconds(), 0.0))
 
 

@@ -76,7 +76,7 @@ def test_readiness_sees_the_worker_and_metrics_are_scraped_from_the_app_not_thro
     assert requests.get(f"{production_stack.base_url}/metrics", timeout=30).status_code == 404
     direct = requests.get(f"http://127.0.0.1:{production_stack.port}/metrics", timeout=30).text
     assert 'ageweb_queue_depth{queue="inference"}' in direct
-    assert 'ageweb_predictions_total{outcome="done"}' in direct  # counted by the worker, served by the web
+    assert 'ageweb_predictions_total{outcome="done",version="' in direct  # counted by the worker, served by the web
 
 
 def test_readiness_says_unavailable_while_no_worker_answers(production_stack: Stack) -> None:

@@ -57,6 +57,18 @@ def test_the_astronaut_gets_a_plausible_age(estimator: Estimator, astronaut: np.
     assert result.model_version == estimator.spec.version and result.versions
 
 
+def test_the_faces_an_estimate_found_are_scored_again_to_the_same_ages(
+    estimator: Estimator, astronaut_jpeg: bytes
+) -> None:
+    """How a shadow model version scores an upload: the faces the served answer found, placed
+    by their boxes and landmarks, without detecting again or the ensemble."""
+    found = estimator.estimate(astronaut_jpeg).faces
+    again = estimator.estimate_faces(astronaut_jpeg, located=[(f.box, f.landmarks) for f in found])
+    assert [f.distribution for f in again] == [f.distribution for f in found]
+    assert [f.age for f in again] == [f.age for f in found] and again[0].ensemble_groups is None
+    assert estimator.estimate_faces(astronaut_jpeg, located=[]) == []
+
+
 def test_a_photo_without_faces_gives_an_empty_list(estimator: Estimator) -> None:
     from skimage import data
 

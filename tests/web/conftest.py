@@ -22,7 +22,8 @@ PASSWORD = "correct horse battery 9"
 @pytest.fixture(autouse=True)
 def _fresh_rates() -> Iterator[None]:
     """Rates are counted in the cache: each test starts with none used, so a limit one test
-    reaches (five downloads an hour, say) never refuses another test's request. Only the
+    reaches (five downloads an hour, say) never refuses another test's request, and the model
+    versions one test read never leak into the next (the cache outlives a test's database). Only the
     in-memory caches of the test settings: a test that points the cache at a Redis that is
     down (tests/web/test_production.py) must not fail here."""
     _clear_memory_caches()

@@ -14,7 +14,7 @@ from accounts.models import User
 from estimator.loader import load_estimator
 from estimator.models import Feedback
 from ml import faces
-from ml.inference import shipped_spec
+from ml.inference import DEFAULT_MODEL, MODELS_DIR, shipped_spec
 from tests.web.feedback_helpers import answer, done_prediction
 
 pytestmark = [pytest.mark.django_db, pytest.mark.real_estimator]
@@ -38,6 +38,7 @@ def test_the_kept_crop_of_a_face_at_the_edge_is_the_crop_the_model_scored(
     api: APIClient, user: User, settings: Any
 ) -> None:
     settings.AGEWEB_ESTIMATOR = "ml.inference.Estimator"
+    settings.AGEWEB_SHIPPED_MODEL = MODELS_DIR / DEFAULT_MODEL
     prediction = done_prediction(user, _face_at_the_left_edge())
     face = prediction.faces.get()
     assert face.x == 0 and face.detected_box[0] < 0  # shown clipped, kept as detected

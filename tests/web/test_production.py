@@ -124,18 +124,19 @@ def test_pages_and_api_answer_503_while_postgresql_is_down() -> None:
 
 
 @pytest.mark.django_db
-def test_metrics_count_requests_and_predictions_by_outcome(
+def test_metrics_count_requests_and_predictions_by_outcome_and_version(
     user: User, client: Client, django_capture_on_commit_callbacks: Any
 ) -> None:
     prediction = prediction_create(owner=user, image=upload(photos.face_photo()))
-    before = _sample(client, 'ageweb_predictions_total{outcome="done"}')
+    before = _sample(client, 'ageweb_predictions_total{outcome="done",version="fake-1"}')
     with django_capture_on_commit_callbacks(execute=True):  # counted once the result is committed
         prediction_run(prediction_id=prediction.id)
     text = client.get("/metrics").content.decode()
-    assert _sample(client, 'ageweb_predictions_total{outcome="done"}') == before + 1
+    assert _sample(client, 'ageweb_predictions_total{outcome="done",version="fake-1"}') == before + 1
     assert "ageweb_prediction_latency_seconds_bucket" in text
     assert "django_http_requests_total_by_method_total" in text
     assert "ageweb_live_frames_total" in text or "ageweb_live_frames" in text
+    assert 'ageweb_model_active{version="fake-1"} 1.0' in text
 
 
 WORKER_METRICS = """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from estimator.feedback.export import dataset_export
+from estimator.management.who import os_user
 
 
 class Command(BaseCommand):
@@ -23,17 +23,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            release = dataset_export(out_dir=Path(options["out_dir"]), created_by=_who())
+            release = dataset_export(out_dir=Path(options["out_dir"]), created_by=os_user())
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from None
         self.stdout.write(
             f"Release {release.pk}: {release.count} face(s) written to {options['out_dir']} "
             f"(manifest sha256 {release.content_hash})."
         )
-
-
-def _who() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""

@@ -17,3 +17,10 @@ def ago(moment: datetime) -> str:
     if timezone.now() - moment < timedelta(minutes=1):
         return "just now"
     return f"{timesince(moment, depth=1)} ago"
+
+
+@register.filter
+def photo_name(prediction_id: object) -> str:
+    """What the pages call a photo: "Photo" and the first 8 characters of its id. The upload's
+    own file name is never stored (it may say more than its owner meant to share)."""
+    return f"Photo {str(prediction_id)[:8]}"

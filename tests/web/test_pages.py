@@ -95,14 +95,29 @@ def test_the_result_page_starts_from_the_prediction_and_listens_for_more(logged_
     assert "vendor/chartjs/chart.umd.min.js" in page  # served from static/, no CDN
 
 
-def test_the_result_page_explains_the_range_the_pie_and_the_ensemble(logged_in: Client, user: User) -> None:
+def test_the_result_page_explains_the_range_the_pie_and_the_second_opinion_once(logged_in: Client, user: User) -> None:
     prediction = prediction_create(owner=user, image=upload(photos.face_photo()))
     page = logged_in.get(f"/p/{prediction.id}/").content.decode()
-    explained = re.search(r'<details class="explain" id="how-to-read">(.*?)</details>', page, re.S)
-    assert explained, "no explanation"
-    text = re.sub(r"\s+", " ", explained[1])
+    explained = re.findall(r'<details class="explain" id="how-to-read">(.*?)</details>', page, re.S)
+    assert len(explained) == 1, "the explanation is once per page"
+    text = re.sub(r"\s+", " ", explained[0])
     assert "the true age was inside this range about 8 times in 10" in text
-    assert "the <em>8-group ensemble</em> is a separate set of models" in text
+    assert "the group that holds the age is marked" in text
+    assert "a second opinion" in text
+    assert "ensemble" not in page and "101 ages" not in page  # the site's own words, not the models'
+
+
+def test_the_result_page_is_named_by_its_photo_and_date_and_deletes_only_after_a_second_step(
+    logged_in: Client, user: User
+) -> None:
+    prediction = prediction_create(owner=user, image=upload(photos.face_photo()))
+    page = logged_in.get(f"/p/{prediction.id}/").content.decode()
+    name = f"Photo {str(prediction.id)[:8]}"
+    assert f"<title>{name} · ageweb</title>" in page and f"<h1>{name}</h1>" in page
+    assert f'datetime="{prediction.created_at.isoformat()}"' in page
+    assert "confirm(" not in page
+    delete = re.search(r'<details class="delete-confirm" id="delete">(.*?)</details>', page, re.S)
+    assert delete and "This cannot be undone." in delete[1] and "Delete for good" in delete[1]
 
 
 def test_another_users_result_page_is_not_found(logged_in: Client, other_user: User) -> None:

@@ -212,3 +212,44 @@ def test_the_api_schema_shows_realistic_numbers_and_a_finished_example(client: C
     detail = json.loads(schema)["paths"]["/api/v1/predictions/{prediction_id}/"]["get"]["responses"]["200"]
     face = detail["content"]["application/json"]["examples"]["AFinishedPrediction"]["value"]["faces"][0]
     assert (face["age"], face["interval"], len(face["distribution"])) == (34.1, [25.0, 43.0], 101)
+
+
+def test_a_deleted_predictions_link_is_the_sites_own_not_found_page(logged_in: Client, user: User) -> None:
+    prediction = prediction_create(owner=user, image=upload(photos.face_photo()))
+    logged_in.post(f"/p/{prediction.id}/delete/")
+    response = logged_in.get(f"/p/{prediction.id}/")
+    page = response.content.decode()
+    assert response.status_code == 404
+    assert "<h1>Not found</h1>" in page and 'href="/predictions/"' in page
+    assert "URLconf" not in page  # never Django's debug page listing every address
+
+
+def test_the_error_pages_fit_a_phone() -> None:
+    from django.template.loader import render_to_string
+
+    for name in ("500.html", "503.html", "429.html"):
+        page = render_to_string(name, {"message": "Too many.", "wait": 3})
+        assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page, name
+
+
+def test_the_site_has_a_favicon_at_both_addresses(client: Client) -> None:
+    assert 'rel="icon" href="/static/favicon.svg"' in client.get("/").content.decode()
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response.url == "/static/favicon.svg"
+    assert client.get(response.url).status_code == 200
+
+
+def test_logging_out_says_so(logged_in: Client) -> None:
+    response = logged_in.post("/accounts/logout/", follow=True)
+    assert "You are logged out." in response.content.decode()
+    assert logged_in.get("/upload/").status_code == 302
+
+
+def test_the_menu_leads_to_my_data(logged_in: Client) -> None:
+    assert '<a href="/my-data/">My data</a>' in logged_in.get("/upload/").content.decode()
+
+
+def test_the_api_docs_lead_back_to_the_site_with_a_quick_start(client: Client) -> None:
+    description = client.get("/api/v1/schema/?format=json").json()["info"]["description"]
+    assert "[← Back to ageweb](/)" in description and "Quick start" in description
+    assert "-F image=@photo.jpg" in description

@@ -8,6 +8,8 @@ from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince
 
+from ..models import photo_name
+
 register = template.Library()
 
 
@@ -19,8 +21,4 @@ def ago(moment: datetime) -> str:
     return f"{timesince(moment, depth=1)} ago"
 
 
-@register.filter
-def photo_name(prediction_id: object) -> str:
-    """What the pages call a photo: "Photo" and the first 8 characters of its id. The upload's
-    own file name is never stored (it may say more than its owner meant to share)."""
-    return f"Photo {str(prediction_id)[:8]}"
+register.filter("photo_name", photo_name)  # "Photo 3f2b8c1e"

@@ -9,7 +9,9 @@ from .env import env_bool, env_str
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", "local-only-insecure-key-do-not-use-in-production")
 # Serve static files from the app folders without collectstatic, under any ASGI server and
-# whether DEBUG is on or off (WhiteNoise reads the finders once at start-up when it is off).
+# whether DEBUG is on or off.
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None  # collectstatic is for production builds (docker/Dockerfile)
-WHITENOISE_AUTOREFRESH = DEBUG
+# A static file edited while `make run` runs is served as it is now (WhiteNoise would otherwise
+# keep each file's size from start-up); a cost only development pays.
+WHITENOISE_AUTOREFRESH = True

@@ -183,7 +183,7 @@
     const age = years(face.age);
     const holds = groupOf(face.groups, face.age);
     card.innerHTML =
-      '<h3><span class="face-name">Face ' + (i + 1) + '</span><span class="face-age"></span></h3>' +
+      '<h2 class="face-title"><span class="face-name">Face ' + (i + 1) + '</span><span class="face-age"></span></h2>' +
       '<p class="face-range"></p>' +
       '<div class="face-spread"><div class="face-chart"><canvas></canvas></div>' +
       '<table class="groups-table"><caption class="visually-hidden"></caption><thead><tr><th scope="col">Age group</th>' +
@@ -254,7 +254,7 @@
       ctx.fillStyle = "#1d2433";
       ctx.font = "800 22px system-ui, sans-serif";
       ctx.fillText(options.age, x, y - 7);
-      ctx.fillStyle = "#667085";
+      ctx.fillStyle = "#596275";
       ctx.font = "12px system-ui, sans-serif";
       ctx.fillText("years", x, y + 12);
       ctx.restore();

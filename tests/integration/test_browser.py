@@ -206,7 +206,7 @@ def test_a_logged_out_visitor_sees_why_to_log_in_and_readable_form_errors(chromi
     page.click("#signup-form button[type=submit]")
     error = page.locator(".errorlist li").first
     assert "too short" in (error.text_content() or "")
-    assert error.evaluate("(el) => getComputedStyle(el).color") == "rgb(217, 45, 32)"  # --danger, not grey
+    assert error.evaluate("(el) => getComputedStyle(el).color") == "rgb(180, 35, 24)"  # --danger, not grey
     shoot(page, "signup-errors")
     page.goto(f"{real_stack.base_url}/accounts/password_reset/")
     shoot(page, "password-reset")

@@ -183,7 +183,7 @@ def test_the_live_page_fits_a_phone(chromium: Any, real_stack: Stack) -> None:
     page.screenshot(path=str(ARTIFACTS / "live-phone.png"), full_page=True)
     assert not page.is_visible("#stat-rate")  # figures for engineers wait under Details
     page.click("#stream-stop")  # stopped: nothing measured is left showing
-    assert [page.text_content(f"#stat-{name}") for name in ("rate", "latency", "faces", "model")] == ["–"] * 4
+    assert [page.text_content(f"#stat-{name}") for name in ("rate", "latency", "faces", "model")] == ["\u2013"] * 4
     assert page.locator("#stream-faces li").count() == 0 and page.text_content("#stream-status") == "Camera off"
     page.close()
 

@@ -136,12 +136,19 @@ def test_a_person_answers_with_consent_and_staff_accept_it_with_one_key(
         "() => { const c = document.getElementById('review-chart'); return !!(window.Chart && Chart.getChart(c)); }"
     )
     assert re.fullmatch(r"\d+ years \(likely \d+ to \d+\)", staff_page.text_content("#review-estimate") or "")
+    assert staff_page.is_visible("#review-criteria >> text=Reject")  # what each verdict means, on the page
+    crop = staff_page.eval_on_selector("#review-crop", "(el) => [el.clientWidth, getComputedStyle(el).imageRendering]")
+    assert crop == [256, "pixelated"]  # twice the crop's 128 px, unsmoothed
     shoot(staff_page, "review")
-    waiting = int((staff_page.text_content("#review-count") or "").split(" to go")[0])
+    count = re.fullmatch(r"Face \d+ of (\d+) waiting, 0 reviewed", staff_page.text_content("#review-count") or "")
+    assert count, staff_page.text_content("#review-count")
+    waiting = int(count[1])
     staff_page.keyboard.press("a")
     staff_page.wait_for_function("() => document.getElementById('review-status').textContent === 'Saved: accepted.'")
     staff_page.wait_for_function("() => document.getElementById('review-count').textContent.endsWith(' 1 reviewed')")
-    assert staff_page.text_content("#review-count") == f"{waiting - 1} to go, 1 reviewed"
+    after = staff_page.text_content("#review-count") or ""
+    assert re.fullmatch(rf"(Face \d+ of {waiting - 1}|None) waiting, 1 reviewed", after), after
+    assert staff_page.is_visible("#review-status")  # "Saved" stays in sight, even after the last face
     [(state, reviewer)] = real_stack.sql(
         "SELECT fb.state, u.username FROM estimator_feedback fb JOIN accounts_user u ON u.id = fb.reviewer_id"
         " WHERE fb.true_age = %s",

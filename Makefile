@@ -18,9 +18,15 @@ LINTED := ml tests/ml ageweb accounts estimator tools harness tests/harness test
 # One virtual environment, installed in layers: what the site and the workers need to run
 # (requirements/base.txt), then training and research (train.txt), then tests and linters
 # (test.txt). `make run` installs the first only. Each re-installs only when its file changes.
+# The tests also need axe-core, the accessibility checker the browser tests inject into each
+# page (npm; Node is needed for the tests only, never by the site); they read it from $(AXE).
+AXE_VERSION := 4.10.3
+AXE_DIR := .cache/axe-$(AXE_VERSION)
+AXE := $(AXE_DIR)/node_modules/axe-core/axe.min.js
+
 setup: $(VENV)/.installed-run
 setup-train: $(VENV)/.installed-train
-setup-test: $(VENV)/.installed-test
+setup-test: $(VENV)/.installed-test $(AXE)
 
 $(VENV)/.installed-run: requirements/base.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +40,10 @@ $(VENV)/.installed-train: $(VENV)/.installed-run requirements/train.txt
 $(VENV)/.installed-test: $(VENV)/.installed-train requirements/test.txt
 	$(PY) -m pip install -r requirements/test.txt
 	touch $@
+
+$(AXE):
+	npm install --prefix $(AXE_DIR) --no-save --no-package-lock --no-audit --no-fund axe-core@$(AXE_VERSION)
+	test -s $@
 
 migrate: setup
 	$(PY) manage.py migrate --noinput

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.forms import PasswordChangeForm, UserCreationForm
 from django.http import HttpRequest
 
@@ -29,6 +29,13 @@ class SignUpForm(UserCreationForm[User]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["username"].help_text = "What you log in with: letters, digits and @ . + - _ (no spaces)."
+        self.fields["password1"].help_text = (
+            "At least 8 characters; a few words are easier to remember than a jumble. "
+            "Not a common password, not only digits, and not like your username or e-mail."
+        )
+        self.fields["password2"].label = "Password again"
+        self.fields["password2"].help_text = "The same password, to be sure it was typed as meant."
         self._show_passwords(show=True)
 
     def full_clean(self) -> None:
@@ -36,6 +43,27 @@ class SignUpForm(UserCreationForm[User]):
         # A mistake elsewhere (a taken username) keeps the passwords typed; when they were
         # the problem (too short, not the same twice), both start afresh.
         self._show_passwords(not any(name in self.errors for name in PASSWORD_FIELDS))
+        self._focus_first_error()
+
+    def validate_password_for_user(self, user: User, password_field_name: str = "password1") -> None:
+        """As Django's (SetPasswordMixin), but a weak password is said under the password
+        itself, where it was typed, not under its confirmation."""
+        password = self.cleaned_data.get("password1")
+        if password:
+            try:
+                password_validation.validate_password(password, user)
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+
+    def _focus_first_error(self) -> None:
+        """The page opens where the first mistake is, not at the username every time."""
+        wrong = [name for name in self.fields if name in self.errors]
+        if not wrong:
+            return
+        for name, field in self.fields.items():
+            field.widget.attrs.pop("autofocus", None)
+            if name == wrong[0]:
+                field.widget.attrs["autofocus"] = True
 
     def _show_passwords(self, show: bool) -> None:
         for name in PASSWORD_FIELDS:

@@ -66,6 +66,15 @@ def account_delete(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/delete.html", {"form": form}, status=400 if form.errors else 200)
 
 
+class LogoutView(auth_views.LogoutView):
+    """Django's, saying so on the page it leads to."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        messages.success(request, "You are logged out.")
+        return response
+
+
 class PasswordChangeView(auth_views.PasswordChangeView):
     """Django's, with the old password counted by the log-in lock-out."""
 

@@ -6,7 +6,7 @@ from accounts import views as account_views
 from accounts.apis import TokenObtainApi
 from ageweb.api_errors import api_not_found
 from ageweb.throttles import rate_limited
-from ageweb.views import healthz, metrics, readyz
+from ageweb.views import favicon, healthz, metrics, readyz
 
 api_patterns: list[URLPattern | URLResolver] = [
     path("predictions/", include("estimator.api_urls")),
@@ -32,6 +32,7 @@ urlpatterns = [
         name="password_reset",
     ),
     path("accounts/password_change/", account_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/logout/", account_views.LogoutView.as_view(), name="logout"),
     # Django's views for log in/out, password change and reset ("login", "password_reset", ...).
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include((api_patterns, "api"))),
@@ -39,6 +40,7 @@ urlpatterns = [
     re_path(r"^healthz/?$", healthz, name="healthz"),
     re_path(r"^readyz/?$", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
+    path("favicon.ico", favicon),
 ]
 
 handler404 = "ageweb.api_errors.not_found"

@@ -1,4 +1,4 @@
-"""Operations endpoints: liveness, readiness and Prometheus metrics."""
+"""Operations endpoints: liveness, readiness and Prometheus metrics; and the favicon's old address."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import redis
 from django.conf import settings
 from django.core.cache import caches
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
 from kombu.exceptions import OperationalError as BrokerError
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -19,6 +20,11 @@ from .client import client_ip
 from .metrics import metrics_text, queue_depths
 
 logger = logging.getLogger(__name__)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico where a page names none (a JSON answer, an image)."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

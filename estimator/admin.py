@@ -13,7 +13,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from .feedback.photos import can_view_photos
-from .models import ConsentRecord, DatasetRelease, Face, Feedback, PendingDeletion, PhotoView, Prediction
+from .models import ConsentRecord, DatasetRelease, Face, Feedback, PendingDeletion, PhotoView, Prediction, photo_name
+
+# The changelists' columns need the width at 1280 px more than the list of models does
+# (it stays on the admin's home page).
+admin.site.enable_nav_sidebar = False
 
 FACE_FIELDS = ("index", "age", "age_low", "age_high", "x", "y", "width", "height", "detection_score")
 
@@ -47,9 +51,16 @@ def _image(url: str, size: int) -> str:
     return format_html('<img src="{}" alt="" style="max-width:{}px;max-height:{}px">', url, size, size)
 
 
+@admin.display(description="model version", ordering="model_version")
+def short_version(obj: Prediction | Feedback) -> str:
+    """A version's name, date and commit ("age101-20261129-ef59c9a"); all of it on hover and in the detail."""
+    short = "-".join(obj.model_version.split("-")[:3])
+    return format_html('<span title="{}" style="white-space: nowrap">{}</span>', obj.model_version, short)
+
+
 @admin.register(Prediction)
 class PredictionAdmin(ReadOnlyMixin, admin.ModelAdmin[Prediction]):
-    list_display = ["id", "owner", "status", "model_version", "created_at", "finished_at"]
+    list_display = ["photo_id", "owner", "status", short_version, "created_at", "finished_at"]
     list_filter = ["status", "model_version", "created_at"]
     search_fields = ["id", "owner__username", "owner__email"]
     readonly_fields = [
@@ -58,6 +69,10 @@ class PredictionAdmin(ReadOnlyMixin, admin.ModelAdmin[Prediction]):
     ]  # fmt: skip
     exclude = ["image", "thumbnail"]
     inlines = [FaceInline]
+
+    @admin.display(description="photo", ordering="id")
+    def photo_id(self, prediction: Prediction) -> str:
+        return photo_name(prediction.pk)  # the name the owner sees; search takes the whole id
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(super().get_readonly_fields(request, obj))
@@ -81,8 +96,8 @@ def _crop(feedback: Feedback, size: int) -> str:
 class FeedbackAdmin(ReadOnlyMixin, admin.ModelAdmin[Feedback]):
     """Answers are read here; verdicts are given on the review page (``feedback:review``)."""
 
-    list_display = ["thumbnail", "id", "owner", "correct", "true_age", "shown_age", "model_version", "consent_to_train",
-                    "state", "corrected_age", "reviewer", "created_at"]  # fmt: skip
+    list_display = ["thumbnail", "owner", "answer", "shown", short_version, "kept_face", "review", "reviewer",
+                    "created_at"]  # fmt: skip
     list_filter = ["state", "consent_to_train", "correct", "model_version", "created_at"]
     search_fields = ["face__prediction__owner__username", "face__prediction__id", "model_version"]
     FIELDS = (
@@ -94,6 +109,25 @@ class FeedbackAdmin(ReadOnlyMixin, admin.ModelAdmin[Feedback]):
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).select_related("face__prediction__owner", "reviewer")
+
+    @admin.display(description="kept", boolean=True, ordering="consent_to_train")
+    def kept_face(self, feedback: Feedback) -> bool:
+        return feedback.consent_to_train
+
+    @admin.display(description="answer", ordering="true_age")
+    def answer(self, feedback: Feedback) -> str:
+        if feedback.correct:
+            return "About right"
+        return "Not right" if feedback.true_age is None else f"Real age {feedback.true_age}"
+
+    @admin.display(description="review", ordering="state")
+    def review(self, feedback: Feedback) -> str:
+        corrected = f", age {feedback.corrected_age}" if feedback.corrected_age is not None else ""
+        return f"{feedback.get_state_display()}{corrected}"
+
+    @admin.display(description="shown age", ordering="shown_age")
+    def shown(self, feedback: Feedback) -> str:
+        return f"{feedback.shown_age:.0f}"
 
     @admin.display(description="face")
     def thumbnail(self, feedback: Feedback) -> str:

@@ -19,6 +19,12 @@ from django.db import models
 from django.utils import timezone
 
 
+def photo_name(prediction_id: object) -> str:
+    """What the pages and the download call a photo: "Photo" and the first 8 characters of its
+    id. The upload's own file name is never stored (it may say more than its owner meant to)."""
+    return f"Photo {str(prediction_id)[:8]}"
+
+
 def prediction_image_path(prediction: Prediction, filename: str) -> str:
     # The upload's own name is never used: it may say more than the owner meant to share.
     return f"predictions/{prediction.created_at:%Y/%m}/{prediction.id}.jpg"

@@ -34,6 +34,16 @@ def face_photo(width: int = 640, height: int = 480) -> bytes:
     return encode(canvas, quality=92)
 
 
+def group_photo(faces: int = 3) -> bytes:
+    """A JPEG of ``faces`` people side by side (the astronaut, 400 px each), as a group photo."""
+    portrait = astronaut().copy()
+    portrait.thumbnail((400, 400))
+    canvas = Image.new("RGB", (400 * faces, 420), (128, 128, 128))
+    for i in range(faces):
+        canvas.paste(portrait, (400 * i, 10))
+    return encode(canvas, quality=90)
+
+
 def no_face_photo() -> bytes:
     """A real photo with no person in it (a cup of coffee)."""
     import skimage.data

@@ -36,8 +36,21 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "TITLE": "ageweb API",
-    "DESCRIPTION": "Estimate the age of every face in a photo. Upload a photo, then read the "
-    "prediction until its status is done or failed.",
+    # Markdown, shown at the top of the docs page: a way back to the site and a quick start.
+    "DESCRIPTION": """Estimate the age of every face in a photo. Upload a photo, then read the
+prediction until its status is `done` or `failed`.
+
+[← Back to ageweb](/) · [Your API token](/accounts/profile/) · [The same docs as one page](/api/v1/redoc/)
+
+**Quick start** (your token is on your profile, or ask for it with your username and password):
+
+```sh
+TOKEN=$(curl -s -X POST -H 'Content-Type: application/json' \\
+  -d '{"username": "alice", "password": "..."}' https://SITE/api/v1/auth/token/ | jq -r .token)
+curl -H "Authorization: Token $TOKEN" -F image=@photo.jpg https://SITE/api/v1/predictions/   # 202, with its id
+curl -H "Authorization: Token $TOKEN" https://SITE/api/v1/predictions/ID/                    # until done or failed
+```
+""",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

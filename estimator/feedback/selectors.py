@@ -114,13 +114,16 @@ class VersionStats:
 
 def dashboard_stats() -> list[VersionStats]:
     """Per model version: MAE and share within 5 years on accepted answers with an age,
-    the share the people called right among accepted ones, and counts by state."""
+    the share the people called right among accepted ones, and counts by state. Pending
+    counts only the faces waiting in the review queue: an answer kept as numbers only, or
+    whose consent was withdrawn, will never be reviewed."""
     stats: dict[str, VersionStats] = {}
-    for item in Feedback.objects.values("model_version", "state", "correct", "shown_age", "true_age", "corrected_age"):
+    fields = ("model_version", "state", "correct", "shown_age", "true_age", "corrected_age", "consent_to_train", "crop")
+    for item in Feedback.objects.values(*fields):
         row = stats.setdefault(item["model_version"], VersionStats(item["model_version"]))
         row.answers += 1
         if item["state"] == State.PENDING:
-            row.pending += 1
+            row.pending += bool(item["consent_to_train"] and item["crop"])
         elif item["state"] == State.REJECTED:
             row.rejected += 1
         else:

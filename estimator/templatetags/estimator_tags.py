@@ -8,6 +8,8 @@ from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince
 
+from ..models import photo_name
+
 register = template.Library()
 
 
@@ -17,3 +19,6 @@ def ago(moment: datetime) -> str:
     if timezone.now() - moment < timedelta(minutes=1):
         return "just now"
     return f"{timesince(moment, depth=1)} ago"
+
+
+register.filter("photo_name", photo_name)  # "Photo 3f2b8c1e"

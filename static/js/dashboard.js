@@ -13,7 +13,7 @@
     });
     new window.Chart(document.getElementById("dashboard-chart"), { type: "line", data: { labels: weeks, datasets: datasets },
       options: { maintainAspectRatio: false, animation: false, scales: { y: { beginAtZero: true, title: { display: true, text: "MAE (years)" } },
-        x: { title: { display: true, text: "week of" } } } } });
+        x: { offset: true, title: { display: true, text: "week of" } } } } });  // offset: one week is drawn mid-axis, not on the y axis
   }
   if (document.readyState === "complete") draw(); else window.addEventListener("load", draw);
 })();

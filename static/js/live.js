@@ -97,6 +97,7 @@
     setState("off", "Camera off");
     if (message) showError(message);
     faceList.replaceChildren();
+    Object.values(stats).forEach((figure) => { figure.textContent = "–"; });  // nothing is measured now
   }
 
   function connect() {

@@ -8,6 +8,7 @@
   let queue = [];
   let pos = 0;
   let nextUrl = null;
+  let offset = 0;  // items on the pages before the one loaded
   let total = 0;
   let reviewed = 0;  // verdicts given on this page since the filters last changed
   let reviewedAtLoad = 0;  // ... when the current list was fetched (its count excludes them)
@@ -33,10 +34,13 @@
   async function load(url) {
     try {
       const data = await request(url || listUrl());
+      offset = url ? offset + queue.length : 0;
       queue = data.results; pos = 0; nextUrl = data.next; total = data.count; reviewedAtLoad = reviewed;
-      $("review-status").textContent = "";
+      // The last verdict's "Saved" stays in sight, even when it emptied the list; an old error goes.
+      if ($("review-status").classList.contains("error")) $("review-status").textContent = "";
+      $("review-status").classList.remove("error");
     } catch (error) {
-      queue = []; nextUrl = null; total = 0;
+      queue = []; nextUrl = null; total = 0; offset = 0;
       $("review-status").textContent = error.message; $("review-status").classList.add("error");
     }
     show();
@@ -49,8 +53,10 @@
     $("review-item").hidden = !item;
     $("review-empty").hidden = !!item;
     const pending = filters.state.value === "pending";
-    const left = Math.max(total - (pending ? reviewed - reviewedAtLoad : 0), 0);
-    $("review-count").textContent = (pending ? left + " to go, " : total + " matching, ") + reviewed + " reviewed";
+    const gone = pending ? reviewed - reviewedAtLoad : 0;  // reviewed since the load: no longer pending
+    const left = Math.max(total - gone, 0);
+    const where = item ? "Face " + (offset + pos - gone + 1) + " of " + left : (pending ? "None" : "No face");
+    $("review-count").textContent = where + (pending ? " waiting, " : " matching, ") + reviewed + " reviewed";
     if (!item) return;
     $("review-crop").src = item.crop_url;
     $("review-estimate").textContent = years(item.estimate) + " (likely " + Math.round(item.interval[0]) + " to " + Math.round(item.interval[1]) + ")";

@@ -133,7 +133,13 @@ def test_a_person_takes_a_photo_with_the_camera_and_sees_the_age(chromium: Any, 
     page.click("#camera-start")
     page.wait_for_function("() => document.getElementById('camera-video').videoWidth > 0")
     page.screenshot(path=str(ARTIFACTS / "camera.png"))
+    page.click("#camera-snap")  # a look first: nothing is sent until the person says so
+    page.wait_for_selector("#camera-shot:not([hidden])")
+    assert page.is_hidden("#camera-video") and page.is_visible("#camera-retake")
+    page.click("#camera-retake")
+    assert page.is_visible("#camera-video") and page.is_hidden("#camera-shot")
     page.click("#camera-snap")
+    page.click("#camera-use")
     age = expect_result(page, "result-camera.png")
     assert re.fullmatch(r"\d{1,3} years", age)
     page.close()
@@ -175,6 +181,10 @@ def test_the_live_page_fits_a_phone(chromium: Any, real_stack: Stack) -> None:
     overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0
     page.screenshot(path=str(ARTIFACTS / "live-phone.png"), full_page=True)
+    assert not page.is_visible("#stat-rate")  # figures for engineers wait under Details
+    page.click("#stream-stop")  # stopped: nothing measured is left showing
+    assert [page.text_content(f"#stat-{name}") for name in ("rate", "latency", "faces", "model")] == ["\u2013"] * 4
+    assert page.locator("#stream-faces li").count() == 0 and page.text_content("#stream-status") == "Camera off"
     page.close()
 
 
@@ -196,7 +206,7 @@ def test_a_logged_out_visitor_sees_why_to_log_in_and_readable_form_errors(chromi
     page.click("#signup-form button[type=submit]")
     error = page.locator(".errorlist li").first
     assert "too short" in (error.text_content() or "")
-    assert error.evaluate("(el) => getComputedStyle(el).color") == "rgb(217, 45, 32)"  # --danger, not grey
+    assert error.evaluate("(el) => getComputedStyle(el).color") == "rgb(180, 35, 24)"  # --danger, not grey
     shoot(page, "signup-errors")
     page.goto(f"{real_stack.base_url}/accounts/password_reset/")
     shoot(page, "password-reset")
@@ -216,11 +226,20 @@ def test_every_member_page_fits_a_laptop_and_a_phone(chromium: Any, real_stack: 
     page.keyboard.press("Escape")
     assert not page.is_visible("#site-nav")
     assert page.is_visible("text=Tap to choose a photo") and not page.is_visible("text=Drop a photo here")
-    page.click("#upload-submit")
-    assert page.text_content("#upload-error") == "Choose a photo first."
-    assert page.is_visible("text=Tap to choose a photo")  # the drop zone's words stay as they were
+    assert page.is_disabled("#upload-submit")  # nothing to send yet
     shoot(page, "upload-no-photo")
     assert page.is_visible("text=Drop a photo here")  # back at 1280 px
+    text = {"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": photos.text_named_jpg()}
+    page.set_input_files("#id_image", text)
+    page.wait_for_selector("#upload-error:not([hidden])")
+    assert "“notes.jpg” cannot be read as a photo" in (page.text_content("#upload-error") or "")
+    assert page.is_disabled("#upload-submit") and page.is_visible("#dropzone-text")  # no picture to show
+    small = {"name": "me.jpg", "mimeType": "image/jpeg", "buffer": photos.face_photo(320, 240)}
+    page.set_input_files("#id_image", small)
+    page.wait_for_selector("#preview:not([hidden])")
+    assert page.is_enabled("#upload-submit") and page.is_hidden("#upload-error")
+    assert (page.text_content("#chosen-name") or "").startswith("me.jpg (") and page.is_visible("#change-photo")
+    shoot(page, "upload-chosen")
 
     page.click("#camera-start")
     page.wait_for_function("() => document.getElementById('camera-video').videoWidth > 0")
@@ -229,6 +248,7 @@ def test_every_member_page_fits_a_laptop_and_a_phone(chromium: Any, real_stack: 
     shoot(page, "camera")
     page.click("#camera-stop")
     assert page.is_visible("#dropzone") and page.is_visible("#upload-submit")
+    assert page.is_visible("#chosen")  # the photo chosen before the camera is still the one to send
 
     portrait = tmp_path / "portrait.jpg"
     portrait.write_bytes(photos.face_photo(480, 720))
@@ -236,20 +256,23 @@ def test_every_member_page_fits_a_laptop_and_a_phone(chromium: Any, real_stack: 
     page.click("#upload-submit")
     expect_result(page, "result-portrait.png")
     legend = [[cell.strip() for cell in row] for row in page.eval_on_selector_all(
-        ".groups-table tbody tr", "(rows) => rows.map((r) => [...r.cells].map((c) => c.textContent))"
+        ".face-spread .groups-table tbody tr", "(rows) => rows.map((r) => [...r.cells].map((c) => c.textContent))"
     )]  # fmt: skip
     assert [row[0] for row in legend] == ["0-2", "3-6", "7-14", "15-23", "24-34", "35-44", "45-59", "60+"]
-    assert all(re.fullmatch(r"<1%|\d{1,3}%", value) for row in legend for value in row[1:]), legend
-    assert (page.text_content(".pie-caption") or "").startswith("Pie: the age model's")
-    pie = "() => Chart.getChart(document.querySelector('.face-chart canvas')).data.datasets[0].data.join()"
-    if page.locator(".pie-switch").count():  # the API has the ensemble's groups: both are shown
-        assert len(legend[0]) == 3
-        before = page.evaluate(pie)
-        page.click(".pie-switch >> text=8-group ensemble")
-        assert page.get_attribute(".pie-switch [data-model=ensemble]", "aria-pressed") == "true"
-        assert "8-group ensemble" in (page.text_content(".pie-caption") or "")
-        assert page.evaluate(pie) != before
-        assert re.search(r"says about \d+ years", page.text_content(".ensemble-note") or "")
+    assert all(re.fullmatch(r"<1%|\d{1,3}%", row[1]) for row in legend), legend
+    # One age per face: the table marks the group that holds it, and so does the ring.
+    age = int((page.text_content(".face-age") or "").split()[0])
+    [(marked, mark)] = [(row[0], row[2]) for row in legend if row[2]]
+    low, _, high = marked.rstrip("+").partition("-")
+    assert mark == f"← {age} years" and int(low) <= age <= (int(high) if high else 200)
+    ring = "() => Chart.getChart(document.querySelector('.face-chart canvas')).data.datasets[0].offset"
+    offsets = page.evaluate(ring)
+    assert [label for label, offset in zip([row[0] for row in legend], offsets, strict=True) if offset] == [marked]
+    if page.locator(".face-details").count():  # the API has the second opinion's groups: under Details
+        assert not page.is_visible(".second-opinion")
+        page.click(".face-details summary")
+        assert re.search(r"say about \d+ years", page.text_content(".face-details") or "")
+        assert page.locator(".second-opinion tbody tr").count() == 8
     page.click("#how-to-read summary")
     assert "about 8 times in 10" in (page.text_content("#how-to-read") or "")
     for width, height in WIDTHS:

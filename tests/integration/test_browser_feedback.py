@@ -20,6 +20,70 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.real_est
 AGE = 87  # unusual, to find this answer among others in the shared review queue
 
 
+def wait_for_status(page: Any, *parts: str) -> None:
+    """Until the first face's answer line says all of ``parts``."""
+    page.wait_for_function(
+        "(parts) => { const s = document.querySelector('.fb-status').textContent;"
+        " return parts.every((p) => s.includes(p)); }",
+        arg=list(parts),
+    )
+
+
+def kept_in_database(stack: Stack, page: Any) -> bool:
+    prediction_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    rows = stack.sql(
+        "SELECT fb.consent_to_train, fb.crop <> '' FROM estimator_feedback fb JOIN estimator_face f"
+        " ON f.id = fb.face_id WHERE f.prediction_id = %s",
+        prediction_id,
+    )
+    return bool(rows) and all(consent and crop for consent, crop in rows)
+
+
+def test_a_face_is_kept_only_by_ticking_its_box_after_answering_and_never_again_by_itself(
+    chromium: Any,  # noqa: F811
+    real_stack: Stack,
+) -> None:
+    page = signed_up_page(chromium, real_stack)
+    upload_face(page)
+    expect_result(page, "feedback-consent-before.png")
+    # Before an answer there is nothing to keep: the box waits, and says why.
+    assert page.is_disabled(".fb-keep") and page.is_visible(".fb-keep-hint")
+
+    page.click(".fb-yes")  # an answer without consent: numbers only
+    wait_for_status(page, "Saved: about right", "Kept as numbers only")
+    assert not page.is_checked(".fb-keep") and page.is_enabled(".fb-keep")
+    assert not kept_in_database(real_stack, page)
+
+    page.check(".fb-keep")  # the deliberate act: kept at once, and said so
+    wait_for_status(page, "This face is kept to help improve the model")
+    assert kept_in_database(real_stack, page)
+
+    page.click(".fb-remove")  # removing the answer removes the face and unticks the box
+    wait_for_status(page, "Your answer was removed, and the kept face deleted.")
+    assert not page.is_checked(".fb-keep") and page.is_disabled(".fb-keep")
+    assert real_stack.sql(
+        "SELECT count(*) FROM estimator_feedback fb JOIN estimator_face f ON f.id = fb.face_id"
+        " WHERE f.prediction_id = %s",
+        page.url.rstrip("/").rsplit("/", 1)[-1],
+    ) == [(0,)]
+
+    page.fill(".fb-age", "41")  # answering again gives no consent by itself
+    page.click(".fb-no")
+    wait_for_status(page, "the real age is 41", "Kept as numbers only")
+    assert not page.is_checked(".fb-keep") and not kept_in_database(real_stack, page)
+
+    page.check(".fb-keep")  # ticked, then unticked: removed at once, and said so
+    wait_for_status(page, "kept to help improve")
+    page.uncheck(".fb-keep")
+    wait_for_status(page, "Removed: the kept face was deleted.")
+    assert not kept_in_database(real_stack, page)
+    page.reload()  # the page starts from what is stored
+    wait_for_status(page, "the real age is 41", "Kept as numbers only")
+    assert not page.is_checked(".fb-keep")
+    shoot(page, "feedback-consent-after")
+    page.close()
+
+
 def make_staff(stack: Stack, page: Any) -> str:
     username = (page.text_content("nav a[href='/accounts/profile/']") or "").strip()
     with psycopg.connect(stack.database_url) as conn:
@@ -38,9 +102,10 @@ def test_a_person_answers_with_consent_and_staff_accept_it_with_one_key(
     page.click(".consent-details summary")
     assert "not your photo" in (page.text_content(".consent-text") or "")
     page.fill(".fb-age", str(AGE))
+    page.press(".fb-age", "Enter")  # the age first, then Enter sends it
+    wait_for_status(page, "Thank you")
     page.check(".fb-keep")
-    page.click(".fb-no")
-    page.wait_for_function("() => document.querySelector('.fb-status').textContent.startsWith('Thank you')")
+    wait_for_status(page, "Thank you", "kept to help improve")
     status = page.text_content(".fb-status") or ""
     assert f"the real age is {AGE}" in status and "kept to help improve the model" in status
     shoot(page, "feedback-answered")
@@ -71,12 +136,19 @@ def test_a_person_answers_with_consent_and_staff_accept_it_with_one_key(
         "() => { const c = document.getElementById('review-chart'); return !!(window.Chart && Chart.getChart(c)); }"
     )
     assert re.fullmatch(r"\d+ years \(likely \d+ to \d+\)", staff_page.text_content("#review-estimate") or "")
+    assert staff_page.is_visible("#review-criteria >> text=Reject")  # what each verdict means, on the page
+    crop = staff_page.eval_on_selector("#review-crop", "(el) => [el.clientWidth, getComputedStyle(el).imageRendering]")
+    assert crop == [256, "pixelated"]  # twice the crop's 128 px, unsmoothed
     shoot(staff_page, "review")
-    waiting = int((staff_page.text_content("#review-count") or "").split(" to go")[0])
+    count = re.fullmatch(r"Face \d+ of (\d+) waiting, 0 reviewed", staff_page.text_content("#review-count") or "")
+    assert count, staff_page.text_content("#review-count")
+    waiting = int(count[1])
     staff_page.keyboard.press("a")
     staff_page.wait_for_function("() => document.getElementById('review-status').textContent === 'Saved: accepted.'")
     staff_page.wait_for_function("() => document.getElementById('review-count').textContent.endsWith(' 1 reviewed')")
-    assert staff_page.text_content("#review-count") == f"{waiting - 1} to go, 1 reviewed"
+    after = staff_page.text_content("#review-count") or ""
+    assert re.fullmatch(rf"(Face \d+ of {waiting - 1}|None) waiting, 1 reviewed", after), after
+    assert staff_page.is_visible("#review-status")  # "Saved" stays in sight, even after the last face
     [(state, reviewer)] = real_stack.sql(
         "SELECT fb.state, u.username FROM estimator_feedback fb JOIN accounts_user u ON u.id = fb.reviewer_id"
         " WHERE fb.true_age = %s",

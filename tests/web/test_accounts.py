@@ -57,6 +57,21 @@ def test_sign_up_refuses_a_weak_password(client: Client) -> None:
     assert not User.objects.filter(username="dave").exists()
 
 
+def test_a_weak_password_is_said_under_the_password_and_the_page_opens_there(client: Client) -> None:
+    weak = {"username": "dave", "password1": "123", "password2": "123"}
+    page = client.post("/accounts/signup/", weak).content.decode()
+    password1 = page[page.index('for="id_password1"') : page.index('for="id_password2"')]
+    assert "This password is too short." in password1 and "too short" not in page[page.index('for="id_password2"') :]
+    assert re.search(r'<input type="password" name="password1"[^>]*autofocus', page)
+    assert not re.search(r'<input type="text" name="username"[^>]*autofocus', page)
+
+
+def test_sign_up_explains_its_fields_in_plain_words(client: Client) -> None:
+    page = client.get("/accounts/signup/").content.decode()
+    assert "150 characters or fewer" not in page and "Your password can\u2019t be" not in page
+    assert "letters, digits and @ . + - _" in page and "Password again" in page
+
+
 @pytest.mark.parametrize("password", [PASSWORD, "123"])
 def test_sign_up_answers_alike_whether_or_not_the_email_has_an_account(user: User, password: str) -> None:
     taken = sign_up("dave", "ALICE@example.com", password)

@@ -29,12 +29,25 @@ def test_the_download_is_streamed_and_the_zip_is_complete(logged_in: Client, api
     assert archive.testzip() is None
     data = json.loads(archive.read("data.json"))
     photos = {p["photo_file"] for p in data["predictions"]}
-    assert photos == {f"photos/{p.id}.jpg" for p in predictions}
+    named = {p.id: f"photos/{p.created_at:%Y-%m-%d_%H%M}_photo-{str(p.id)[:8]}.jpg" for p in predictions}
+    assert photos == set(named.values())  # a date and a name a person can tell apart, not an id
     crop = data["predictions"][-1]["faces"][0]["feedback"]["crop_file"]  # oldest last
-    assert sorted(archive.namelist()) == sorted(["data.json", crop, *photos])
+    assert crop == named[predictions[0].id].replace("photos/", "faces/").replace(".jpg", "_face-1.jpg")
+    assert sorted(archive.namelist()) == sorted(["README.txt", "data.json", crop, *photos])
     for prediction in predictions:
         with prediction.image.open("rb") as stored:
-            assert archive.read(f"photos/{prediction.id}.jpg") == stored.read()
+            assert archive.read(named[prediction.id]) == stored.read()
+
+
+def test_the_download_has_a_summary_a_person_can_read(logged_in: Client, api: APIClient, user: User) -> None:
+    prediction = done_prediction(user)
+    answer(api, prediction, correct=False, true_age=44, consent_to_train=True)
+    response = logged_in.get("/my-data/download/")
+    readme = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).read("README.txt").decode()
+    assert "Account: alice (" in readme and "Your photos (1)" in readme
+    assert f"- Photo {str(prediction.id)[:8]}, uploaded {prediction.created_at:%Y-%m-%d %H:%M} UTC: 1 face(s)" in readme
+    assert "Your answer: not right, real age 44. Face kept: yes, faces/" in readme
+    assert "checked by staff: not yet" in readme and "Nobody has opened any of your photos." in readme
 
 
 def test_the_sixth_download_in_an_hour_is_refused(logged_in: Client, user: User) -> None:

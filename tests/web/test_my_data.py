@@ -34,6 +34,20 @@ def test_the_result_page_starts_from_my_earlier_answer(logged_in: Client, api: A
     assert data["0"]["true_age"] == 44 and data["0"]["correct"] is False
 
 
+def test_my_data_names_each_kept_face_and_answer_by_its_photo_in_plain_words(
+    logged_in: Client, api: APIClient, user: User
+) -> None:
+    kept, numbers_only = done_prediction(user), done_prediction(user)
+    answer(api, kept, correct=False, true_age=44, consent_to_train=True)
+    answer(api, numbers_only, correct=True, consent_to_train=False)
+    page = logged_in.get("/my-data/").content.decode()
+    name = f"Photo {str(kept.id)[:8]}"
+    assert f'<a href="/p/{kept.id}/#face-1">Face 1 of {name}</a>' in page  # the kept face's tile
+    assert f'<a href="/p/{numbers_only.id}/#face-1">Photo {str(numbers_only.id)[:8]}</a>' in page  # the answers
+    assert "Pending" not in page and "Not yet" in page and "Only kept faces are checked" in page
+    assert page.count('class="data-table stacked"') == 2  # answers and predictions: one block a row on phones
+
+
 def test_my_data_lists_everything_and_withdraws_one_face(
     logged_in: Client, api: APIClient, user: User, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -93,7 +107,9 @@ def test_the_download_holds_my_data_photos_and_crops_and_nobody_elses(
     assert prediction["id"] == str(mine.id)
     feedback = prediction["faces"][0]["feedback"]
     assert feedback["true_age"] == 44 and feedback["consent_to_train"] is True
-    assert sorted(archive.namelist()) == sorted(["data.json", prediction["photo_file"], feedback["crop_file"]])
+    assert sorted(archive.namelist()) == sorted(
+        ["README.txt", "data.json", prediction["photo_file"], feedback["crop_file"]]
+    )
     assert archive.read(prediction["photo_file"]).startswith(b"\xff\xd8")
     assert archive.read(feedback["crop_file"]).startswith(b"\xff\xd8")
 

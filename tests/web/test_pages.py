@@ -95,14 +95,29 @@ def test_the_result_page_starts_from_the_prediction_and_listens_for_more(logged_
     assert "vendor/chartjs/chart.umd.min.js" in page  # served from static/, no CDN
 
 
-def test_the_result_page_explains_the_range_the_pie_and_the_ensemble(logged_in: Client, user: User) -> None:
+def test_the_result_page_explains_the_range_the_pie_and_the_second_opinion_once(logged_in: Client, user: User) -> None:
     prediction = prediction_create(owner=user, image=upload(photos.face_photo()))
     page = logged_in.get(f"/p/{prediction.id}/").content.decode()
-    explained = re.search(r'<details class="explain" id="how-to-read">(.*?)</details>', page, re.S)
-    assert explained, "no explanation"
-    text = re.sub(r"\s+", " ", explained[1])
+    explained = re.findall(r'<details class="explain" id="how-to-read">(.*?)</details>', page, re.S)
+    assert len(explained) == 1, "the explanation is once per page"
+    text = re.sub(r"\s+", " ", explained[0])
     assert "the true age was inside this range about 8 times in 10" in text
-    assert "the <em>8-group ensemble</em> is a separate set of models" in text
+    assert "the group that holds the age is marked" in text
+    assert "a second opinion" in text
+    assert "ensemble" not in page and "101 ages" not in page  # the site's own words, not the models'
+
+
+def test_the_result_page_is_named_by_its_photo_and_date_and_deletes_only_after_a_second_step(
+    logged_in: Client, user: User
+) -> None:
+    prediction = prediction_create(owner=user, image=upload(photos.face_photo()))
+    page = logged_in.get(f"/p/{prediction.id}/").content.decode()
+    name = f"Photo {str(prediction.id)[:8]}"
+    assert f"<title>{name} · ageweb</title>" in page and f"<h1>{name}</h1>" in page
+    assert f'datetime="{prediction.created_at.isoformat()}"' in page
+    assert "confirm(" not in page
+    delete = re.search(r'<details class="delete-confirm" id="delete">(.*?)</details>', page, re.S)
+    assert delete and "This cannot be undone." in delete[1] and "Delete for good" in delete[1]
 
 
 def test_another_users_result_page_is_not_found(logged_in: Client, other_user: User) -> None:
@@ -197,3 +212,44 @@ def test_the_api_schema_shows_realistic_numbers_and_a_finished_example(client: C
     detail = json.loads(schema)["paths"]["/api/v1/predictions/{prediction_id}/"]["get"]["responses"]["200"]
     face = detail["content"]["application/json"]["examples"]["AFinishedPrediction"]["value"]["faces"][0]
     assert (face["age"], face["interval"], len(face["distribution"])) == (34.1, [25.0, 43.0], 101)
+
+
+def test_a_deleted_predictions_link_is_the_sites_own_not_found_page(logged_in: Client, user: User) -> None:
+    prediction = prediction_create(owner=user, image=upload(photos.face_photo()))
+    logged_in.post(f"/p/{prediction.id}/delete/")
+    response = logged_in.get(f"/p/{prediction.id}/")
+    page = response.content.decode()
+    assert response.status_code == 404
+    assert "<h1>Not found</h1>" in page and 'href="/predictions/"' in page
+    assert "URLconf" not in page  # never Django's debug page listing every address
+
+
+def test_the_error_pages_fit_a_phone() -> None:
+    from django.template.loader import render_to_string
+
+    for name in ("500.html", "503.html", "429.html"):
+        page = render_to_string(name, {"message": "Too many.", "wait": 3})
+        assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page, name
+
+
+def test_the_site_has_a_favicon_at_both_addresses(client: Client) -> None:
+    assert 'rel="icon" href="/static/favicon.svg"' in client.get("/").content.decode()
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response.url == "/static/favicon.svg"
+    assert client.get(response.url).status_code == 200
+
+
+def test_logging_out_says_so(logged_in: Client) -> None:
+    response = logged_in.post("/accounts/logout/", follow=True)
+    assert "You are logged out." in response.content.decode()
+    assert logged_in.get("/upload/").status_code == 302
+
+
+def test_the_menu_leads_to_my_data(logged_in: Client) -> None:
+    assert '<a href="/my-data/">My data</a>' in logged_in.get("/upload/").content.decode()
+
+
+def test_the_api_docs_lead_back_to_the_site_with_a_quick_start(client: Client) -> None:
+    description = client.get("/api/v1/schema/?format=json").json()["info"]["description"]
+    assert "[← Back to ageweb](/)" in description and "Quick start" in description
+    assert "-F image=@photo.jpg" in description

@@ -65,13 +65,18 @@ def test_an_entry_point_without_settings_runs_production_and_refuses_without_sec
     assert "The environment variable SECRET_KEY must be set." in result.stderr
 
 
-def test_an_entry_point_runs_local_settings_when_asked() -> None:
+@pytest.mark.parametrize(("debug", "shown"), [(None, "False"), ("1", "True")])
+def test_an_entry_point_runs_local_settings_when_asked_without_debug_pages_unless_asked(
+    debug: str | None, shown: str
+) -> None:
     env = {"PATH": os.environ.get("PATH", ""), "DJANGO_SETTINGS_MODULE": "ageweb.settings.local"}
+    if debug is not None:
+        env["DEBUG"] = debug
     code = "import ageweb.wsgi; from django.conf import settings; print(settings.DEBUG)"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
-    assert result.stdout.strip() == "True", result.stderr
+    assert result.stdout.strip() == shown, result.stderr
 
 
 @pytest.mark.django_db

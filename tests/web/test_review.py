@@ -159,6 +159,17 @@ def test_the_dashboard_measures_each_model_version_on_accepted_answers(api: APIC
     assert "fake-1" in page and f"{row.mae:.2f}" in page and "50%" in page and "33%" in page
 
 
+def test_the_dashboard_counts_as_pending_only_faces_waiting_for_review(api: APIClient, user: User) -> None:
+    from estimator.feedback.consent import feedback_withdraw
+    from estimator.feedback.selectors import dashboard_stats
+
+    kept_answer(api, user, true_age=40)  # waiting in the queue
+    feedback_withdraw(feedback=kept_answer(api, user, true_age=50))  # withdrawn: never reviewed
+    answer(api, done_prediction(user), correct=False, true_age=20, consent_to_train=False)  # numbers only
+    [row] = dashboard_stats()
+    assert (row.pending, row.answers) == (1, 3)
+
+
 def test_the_admin_is_useful_and_read_only_for_staff(api: APIClient, user: User, admin_client: Client) -> None:
     feedback = kept_answer(api, user, true_age=40)
     prediction = feedback.face.prediction

@@ -86,6 +86,16 @@ def test_local_settings_need_no_services() -> None:
     assert result.stdout.split() == ["django.db.backends.sqlite3", "channels.layers.InMemoryChannelLayer", "True"]
 
 
+def test_local_settings_serve_static_files_with_debug_off() -> None:
+    code = (
+        "from django.conf import settings as s; from django.test import Client; "
+        "r = Client(SERVER_NAME='127.0.0.1').get('/static/css/site.css'); "
+        "print(s.DEBUG, r.status_code, r.headers['Content-Type'])"
+    )
+    result = django_setup("ageweb.settings.local", {}, code)
+    assert result.stdout.split() == ["False", "200", "text/css;", 'charset="utf-8"'], result.stderr
+
+
 def test_local_settings_use_postgres_redis_and_workers_when_given() -> None:
     code = SHOW_BACKENDS + ", s.CELERY_BROKER_URL)"
     env = {"DATABASE_URL": "postgres://u@db/x", "REDIS_URL": "redis://r:6379/1"}

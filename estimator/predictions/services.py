@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from asgiref.sync import async_to_sync
+from botocore import exceptions as s3_errors
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -48,6 +49,14 @@ PHOTO_MISSING = "The stored photo could not be found, so no ages were estimated;
 WORKER_KEPT_DYING = "Processing stopped unexpectedly several times on this photo; try another one."
 UNFINISHED = Status.QUEUED, Status.RUNNING
 PREDICT_TASK = "estimator.tasks.predict_age"  # sent by name: the tasks module imports this one
+
+
+# What an object store that cannot be reached raises (a missing object is FileNotFoundError).
+STORAGE_OUTAGES = (s3_errors.ConnectionError, s3_errors.HTTPClientError)
+
+
+class StorageUnavailable(Exception):
+    """The photo's object store could not be reached; the prediction is queued again as it was."""
 
 
 class TooManyUnfinished(Exception):
@@ -113,6 +122,9 @@ def prediction_run(*, prediction_id: UUID, task_id: str | None = None) -> Predic
         logger.error("The photo of prediction %s is missing from the storage", prediction_id)
         prediction_fail(prediction_id=prediction_id, reason=PHOTO_MISSING)
         return None
+    except STORAGE_OUTAGES as error:  # the store is down, not the photo gone: try again later
+        _prediction_release(prediction_id)
+        raise StorageUnavailable(str(error)) from error
     serving = model_serving()  # once: one version estimates the whole photo
     try:
         estimate = load_estimator(serving.active).estimate(data)
@@ -148,6 +160,13 @@ def _prediction_claim(prediction_id: UUID, task_id: str | None) -> Prediction | 
         prediction.save(update_fields=["status", "attempts", "started_at", "claimed_by"])
         transaction.on_commit(partial(prediction_broadcast, prediction_id=prediction_id))
     return prediction
+
+
+def _prediction_release(prediction_id: UUID) -> None:
+    """Back to queued, this attempt not counted: an outage is not the photo's fault."""
+    Prediction.objects.filter(pk=prediction_id, status=Status.RUNNING).update(
+        status=Status.QUEUED, attempts=F("attempts") - 1, started_at=None, claimed_by=""
+    )
 
 
 def _face_row(prediction: Prediction, index: int, face: FaceEstimate) -> Face:

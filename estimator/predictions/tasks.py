@@ -16,7 +16,7 @@ from django.db import InterfaceError, OperationalError
 
 from ..loader import load_estimator
 from .retention import photos_delete_expired
-from .services import prediction_fail, prediction_run, predictions_reap
+from .services import StorageUnavailable, prediction_fail, prediction_run, predictions_reap
 
 logger = logging.getLogger(__name__)
 
@@ -24,14 +24,16 @@ TOO_SLOW = "Estimating the ages took too long; try a smaller photo."
 # Never "try again": the same photo would fail the same way.
 UNEXPECTED = "Something went wrong while estimating the ages in this photo; it has been logged. Try another photo."
 DATABASE_DOWN = (OperationalError, InterfaceError)  # PostgreSQL restarting: wait and run again
+STORAGE_DOWN = "The stored photo could not be read: the storage was unreachable for several minutes. Upload it again."
 
 
 @shared_task(bind=True, name="estimator.tasks.predict_age", acks_late=True, reject_on_worker_lost=True)
 def predict_age(self: Any, prediction_id: str) -> None:
     """Idempotent: a redelivered task finds the prediction finished and does nothing.
 
-    While the database is unreachable the task is retried (same task id, growing pauses);
-    should every retry fail, the row is left queued or running and the reaper queues it again.
+    While the database or the object store is unreachable the task is retried (same task
+    id, growing pauses). Should every retry fail: with the database down the row is left
+    queued or running and the reaper queues it again; with the store down it fails, saying so.
     """
     pk = UUID(prediction_id)
     try:
@@ -42,6 +44,13 @@ def predict_age(self: Any, prediction_id: str) -> None:
         logger.warning("Database unreachable for %s; retrying: %s", prediction_id, error)
         countdown = min(2**self.request.retries, 30)
         raise self.retry(exc=error, countdown=countdown, max_retries=settings.AGEWEB_DATABASE_RETRIES) from None
+    except StorageUnavailable as error:
+        if self.request.retries >= settings.AGEWEB_DATABASE_RETRIES:
+            logger.error("The storage stayed unreachable for %s: %s", prediction_id, error)
+            prediction_fail(prediction_id=pk, reason=STORAGE_DOWN)
+            return
+        logger.warning("Storage unreachable for %s; retrying: %s", prediction_id, error)
+        raise self.retry(countdown=min(2**self.request.retries, 30), max_retries=None) from None
     except Exception:
         logger.exception("predict_age failed for %s", prediction_id)
         prediction_fail(prediction_id=pk, reason=UNEXPECTED)

@@ -55,7 +55,10 @@ class Bucket:
         self.server, self.prefix = server, prefix
 
     def names(self, under: str = "") -> set[str]:
-        return {name.removeprefix(self.prefix) for name in self.server.names(self.prefix + under)}
+        """The people's objects (photos, thumbnails, kept crops): not the registered model
+        versions under ``models/``, which the site puts in the same bucket for every host."""
+        found = {name.removeprefix(self.prefix) for name in self.server.names(self.prefix + under)}
+        return {name for name in found if not name.startswith("models/")}
 
     def remove(self, name: str) -> None:
         self.server.client().delete_object(Bucket=self.server.BUCKET, Key=self.prefix + name)

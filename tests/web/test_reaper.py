@@ -7,6 +7,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from django.db import OperationalError
 from django.utils import timezone
 
@@ -122,3 +123,32 @@ def test_a_task_that_finds_the_database_down_is_retried_not_failed(user: User) -
 def test_an_unexpected_error_never_suggests_trying_the_same_photo_again() -> None:
     assert "try again" not in tasks.UNEXPECTED.lower()
     assert "another photo" in tasks.UNEXPECTED
+
+
+def test_a_task_that_finds_the_object_store_unreachable_is_retried_and_the_attempt_not_counted(user: User) -> None:
+    prediction = queued(user)
+    real = services.file_read
+    calls = 0
+
+    def unreachable_once(field: Any) -> bytes:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise EndpointConnectionError(endpoint_url="http://objects.internal:8333/ageweb")
+        return real(field)
+
+    with mock.patch("estimator.predictions.services.file_read", side_effect=unreachable_once):
+        tasks.predict_age.apply(args=[str(prediction.id)], task_id="task-1", throw=False)
+    prediction.refresh_from_db()
+    assert (prediction.status, prediction.attempts, calls) == (Status.DONE, 1, 2)
+
+
+def test_an_object_store_that_stays_unreachable_fails_the_photo_saying_why(user: User, settings: Any) -> None:
+    settings.AGEWEB_DATABASE_RETRIES = 1  # Celery's eager mode runs one level of retries
+    prediction = queued(user)
+    outage = EndpointConnectionError(endpoint_url="http://objects.internal:8333/ageweb")
+    with mock.patch("estimator.predictions.services.file_read", side_effect=outage) as reads:
+        tasks.predict_age.apply(args=[str(prediction.id)], task_id="task-1", throw=False)
+    prediction.refresh_from_db()
+    assert (prediction.status, prediction.failure_reason) == (Status.FAILED, tasks.STORAGE_DOWN)
+    assert reads.call_count == 2  # the first run and the one retry allowed

@@ -25,9 +25,9 @@ import psycopg
 import pytest
 import requests
 
+from harness import photos
+from harness.stack import ROOT, SiteClient, Stack, running_stack, unreachable_services
 from ml.inference import DEFAULT_MODEL, MODELS_DIR
-from tests import photos
-from tests.stack import ROOT, SiteClient, Stack, running_stack, unreachable_services
 
 pytestmark = [pytest.mark.integration, pytest.mark.real_estimator]
 PROPAGATION = 10.0  # seconds: a promotion or a rollback reaches new uploads within this, without a restart

@@ -33,7 +33,7 @@ from estimator.versions import tasks
 from estimator.versions.comparison import Pair, Paired, paired, paired_by_band
 from estimator.versions.files import ModelFilesDamaged, version_folder
 from estimator.versions.services import model_serving, model_version_promote, model_version_shadow
-from tests import photos
+from harness import photos
 from tests.fakes import CountingEstimator
 from tests.web.conftest import upload
 from tests.web.feedback_helpers import make_staff, token_client

@@ -151,7 +151,7 @@ from celery.signals import worker_init
 import ageweb.celery  # connects the worker_init handler
 from ageweb.metrics import PREDICTIONS
 worker_init.send(sender=None)  # as a starting worker sends it
-PREDICTIONS.labels(outcome="done").inc()  # as a pool process counts a photo
+PREDICTIONS.labels(outcome="done", version="v1").inc()  # as a pool process counts a photo
 print(urllib.request.urlopen("http://127.0.0.1:%s/metrics", timeout=10).read().decode())
 """
 
@@ -162,7 +162,7 @@ def test_a_worker_serves_its_pool_s_metrics_on_its_own_port_when_asked(tmp_path:
            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}  # fmt: skip
     result = python(WORKER_METRICS % port, env)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert 'ageweb_predictions_total{outcome="done"} 1.0' in result.stdout  # read back from the multiprocess folder
+    assert 'ageweb_predictions_total{outcome="done",version="v1"} 1.0' in result.stdout  # from the multiprocess folder
     assert "ageweb_queue_depth" not in result.stdout  # the web server's to report
     del env["AGEWEB_WORKER_METRICS_PORT"]
     assert "Connection refused" in python(WORKER_METRICS % port, env).stderr  # off unless a port is set

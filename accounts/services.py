@@ -7,13 +7,13 @@ import datetime as dt
 import logging
 from functools import partial
 
-from asgiref.sync import async_to_sync
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
+
+from ageweb.broadcast import group_notify
 
 from .authentication import token_expired
 from .models import User
@@ -57,13 +57,7 @@ def user_access_revoke(*, user_id: int) -> None:
 
 
 def user_websockets_close(*, user_id: int) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(user_group(user_id), {"type": "account.revoked"})
-    except Exception:  # the channel layer is down: the websockets go with their connections
-        logger.warning("Could not close the websockets of user %s", user_id, exc_info=True)
+    group_notify(user_group(user_id), "account.revoked")
 
 
 def login_records_delete_expired(*, now: dt.datetime | None = None) -> int:

@@ -16,9 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from asgiref.sync import async_to_sync
 from botocore import exceptions as s3_errors
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
@@ -28,6 +26,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from accounts.models import User
+from ageweb.broadcast import group_notify
 from ageweb.metrics import PREDICTION_LATENCY, PREDICTIONS
 
 from ..dispatch import dispatch
@@ -277,13 +276,7 @@ def prediction_group(prediction_id: UUID | str) -> str:
 
 def prediction_broadcast(*, prediction_id: UUID) -> None:
     """Tell the pages watching this prediction that it changed; they read it afresh."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(prediction_group(prediction_id), {"type": "prediction.changed"})
-    except Exception:  # a broadcast is best effort: pages fall back to polling the API
-        logger.warning("Could not broadcast prediction %s", prediction_id, exc_info=True)
+    group_notify(prediction_group(prediction_id), "prediction.changed")
 
 
 def prediction_delete(*, prediction: Prediction) -> None:

@@ -368,8 +368,9 @@ class Stack:
         elif self.server == "daphne":
             command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
         else:
+            # Open websockets get 5 s to close on SIGTERM (uvicorn's default waits for them for ever).
             command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-                       "--no-access-log", "--ws", "websockets"]  # fmt: skip
+                       "--no-access-log", "--ws", "websockets", "--timeout-graceful-shutdown", "5"]  # fmt: skip
         self._spawn(name, command, env)
         self._wait(lambda: self._server_answers(f"http://127.0.0.1:{port}"), name, timeout)
 

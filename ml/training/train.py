@@ -175,7 +175,10 @@ def _compile(model: keras.Model, cfg: dict[str, Any], stage: str, steps: int) ->
             0.0 if warmup else cfg["lr"], max(1, total - warmup), warmup_target=cfg["lr"], warmup_steps=warmup
         )
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg["weight_decay"])
-    model.compile(optimizer=optimizer, loss=AgeLoss(cfg["head"], cfg["l1"]))
+    # run_eagerly: no graph is traced, which costs more than a smoke test's few steps
+    model.compile(
+        optimizer=optimizer, loss=AgeLoss(cfg["head"], cfg["l1"]), run_eagerly=bool(cfg.get("run_eagerly", False))
+    )
 
 
 def train(

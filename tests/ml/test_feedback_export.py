@@ -123,7 +123,14 @@ def test_fine_tuning_starts_from_the_shipped_model_and_names_its_releases(
     export: Path, second_export: Path, shipped_model: Path, tmp_path: Path, astronaut: NDArray[np.uint8]
 ) -> None:
     # Fast: 32-px crops, one epoch of two steps, only the last block and the head trained.
-    overrides = ["input_size=32", "batch_size=4", "epochs=1", "first_trainable_block=6", "feedback_weight=3"]
+    overrides = [
+        "input_size=32",
+        "batch_size=4",
+        "epochs=1",
+        "first_trainable_block=6",
+        "feedback_weight=3",
+        "run_eagerly=true",
+    ]
     cfg = train.load_config(FINETUNE, [*overrides, f"sources=[{{path: {export}, weight: 1.0}}]"])
     sources = train.load_sources(cfg, None, [str(second_export)])
     assert len(sources.train.ages) == 8 and len(sources.val.ages) == 4

@@ -30,7 +30,16 @@ def test_two_steps_of_training_checkpoint_resume_and_export(
 ) -> None:
     cfg = train.load_config(
         CONFIG,
-        ["input_size=64", "batch_size=4", "limit=8", "head_epochs=1", "epochs=2", "detector=yunet", "pretrained=false"],
+        [
+            "input_size=64",
+            "batch_size=4",
+            "limit=8",
+            "head_epochs=1",
+            "epochs=2",
+            "detector=yunet",
+            "pretrained=false",
+            "run_eagerly=true",
+        ],
     )
     run = tmp_path / "run"
     best = train.train(cfg, tiny_faces, val_set=tiny_faces, run_dir=run)

@@ -8,6 +8,7 @@ reach an image. tests/containers/ builds the images and looks inside them.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -41,6 +42,7 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(out)
 
 
+@functools.cache
 def rules() -> list[tuple[bool, re.Pattern[str]]]:
     lines = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
     patterns = [line for line in lines if line and not line.startswith("#")]
@@ -59,13 +61,24 @@ def in_context(path: str) -> bool:
     return sent
 
 
-def checkout_files() -> list[str]:
-    found = []
+def _let_in_below(folder: str) -> bool:
+    """Whether some "!" rule could let in a path below ``folder`` (its fixed start names it)."""
+    lines = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
+    starts = [re.split(r"[*?\[]", line[1:].strip("/"))[0] for line in lines if line.startswith("!")]
+    return any(start == "" or start.startswith(f"{folder}/") for start in starts)
+
+
+@functools.cache
+def sent_files() -> tuple[str, ...]:
+    """The paths of this checkout (files and folders, .git aside) that the context holds;
+    folders left out, with nothing below them let in again, are not walked."""
+    sent = []
     for folder, dirs, files in os.walk(ROOT):
-        dirs[:] = [d for d in dirs if d != ".git"]
         here = Path(folder).relative_to(ROOT)
-        found += [str(here / name) if str(here) != "." else name for name in files + dirs]
-    return found
+        paths = {name: str(here / name) if str(here) != "." else name for name in files + dirs}
+        sent += [path for path in paths.values() if in_context(path)]
+        dirs[:] = [d for d in dirs if d != ".git" and (in_context(paths[d]) or _let_in_below(paths[d]))]
+    return tuple(sent)
 
 
 def copied_sources() -> list[str]:
@@ -80,7 +93,7 @@ def copied_sources() -> list[str]:
 
 
 def test_the_context_is_nothing_but_what_the_images_serve_from() -> None:
-    sent = [path for path in checkout_files() if in_context(path)]
+    sent = sent_files()
     assert sent, "the context would be empty"
     for path in sent:
         assert any(path == top or path.startswith(f"{top}/") or top.startswith(f"{path}/") for top in SERVING), path
@@ -105,7 +118,7 @@ def test_data_secrets_state_tests_and_training_never_enter_the_context(path: str
 
 
 def test_no_file_of_utkface_is_in_the_context_of_this_checkout() -> None:
-    sent = [path for path in checkout_files() if in_context(path)]
+    sent = sent_files()
     assert not [p for p in sent if UTKFACE_NAME.match(Path(p).name) or "utkface" in p.lower()]
 
 

@@ -136,6 +136,12 @@ class LandmarkModel:
 YUNET_CENTRE = (0.3941, -0.0706, 0.3347, -0.6445)
 YUNET_SIDE = 1.189
 
+# Where YuNet's five points (image-left eye, image-right eye, nose tip, image-left and
+# image-right mouth corners) lie in a face's square, in units of its side from its centre:
+# their mean over 2,000 of UTKFace's training chips in the squares the earlier geometry placed
+# (box and dlib's eyes), made mirror-symmetric (``python -m ml.studies.template``).
+TEMPLATE = ((-0.2449, -0.1821), (0.2449, -0.1821), (0.0, 0.0815), (-0.1993, 0.2961), (0.1993, 0.2961))
+
 
 class YuNetDetector:
     """OpenCV's YuNet face detector (``cv2.FaceDetectorYN``) finds the faces; dlib's 5-point
@@ -152,10 +158,16 @@ class YuNetDetector:
     thread gets its own OpenCV detector, which is not thread-safe."""
 
     def __init__(
-        self, detect_side: int = 640, min_score: float = 0.7, model: Path = YUNET_MODEL, only_above: int = 0
+        self,
+        detect_side: int = 640,
+        min_score: float = 0.7,
+        model: Path = YUNET_MODEL,
+        only_above: int = 0,
+        *,
+        points: bool = False,
     ) -> None:
         self.detect_side, self.min_score, self.model = detect_side, min_score, str(model)
-        self.only_above = only_above
+        self.only_above, self.points = only_above, points
         self._landmarks = LandmarkModel()
         self._local = threading.local()
 
@@ -169,25 +181,51 @@ class YuNetDetector:
                 cv2.utils.logging.setLogLevel(level)
         return self._local.net
 
-    def detect(self, rgb: RGB) -> list[Detection]:
+    def rows(self, rgb: RGB) -> NDArray[np.float64]:
+        """YuNet's raw output in ``rgb``'s pixels: one row per face, box (x, y, w, h), its five
+        points (image-left eye, image-right eye, nose tip, image-left and image-right mouth
+        corners), score."""
         height, width = rgb.shape[:2]
         if max(height, width) <= self.only_above:
-            return []
+            return np.zeros((0, 15))
         scale = min(1.0, self.detect_side / max(height, width))
         small = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         net = self._net()
         net.setInputSize((small.shape[1], small.shape[0]))
         _, rows = net.detect(np.ascontiguousarray(small[:, :, ::-1]))  # YuNet reads BGR
         if rows is None:
+            return np.zeros((0, 15))
+        rows = rows.astype(np.float64)
+        # The copy's pixel centres in the image's: (x + 0.5) / scale - 0.5; sides just scale.
+        rows[:, :14] /= scale
+        rows[:, [0, 1, *range(4, 14)]] += (1 / scale - 1) / 2
+        return rows
+
+    def detect(self, rgb: RGB) -> list[Detection]:
+        rows = self.rows(rgb)
+        if not len(rows):
             return []
         gray = _u8(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-        found = [self._landmarks.face(gray, _yunet_box(row / scale), float(row[14])) for row in rows]
+        if self.points:
+            found = [self._placed_by_points(gray, row) for row in rows]
+        else:
+            found = [self._landmarks.face(gray, _yunet_box(row), float(row[14])) for row in rows]
         return sorted(found, key=lambda face: -face.score)
 
+    def _placed_by_points(self, gray: NDArray[np.uint8], row: NDArray[np.float64]) -> Detection:
+        """A face placed by YuNet's five points, with dlib's eyes found in the square they
+        give: its landmarks are dlib's three points, then YuNet's five."""
+        points = tuple((float(x), float(y)) for x, y in row[4:14].reshape(5, 2))
+        x, y, side, _ = _template_box(points)
+        dlib = self._landmarks.face(gray, (x, y, side, side), float(row[14]))
+        return Detection(
+            box=(round(x), round(y), round(side), round(side)), landmarks=(*dlib.landmarks, *points), score=dlib.score
+        )
 
-def _yunet_box(row: NDArray[np.float32]) -> tuple[float, float, float, float]:
+
+def _yunet_box(row: NDArray[np.float64]) -> tuple[float, float, float, float]:
     """The HOG-like square box for one row of YuNet's output (in full-image pixels)."""
-    values = row.astype(np.float64)
+    values = row
     points = values[4:14].reshape(5, 2)  # eyes, nose tip, mouth corners (image-left first)
     eyes, nose, mouth = points[:2].mean(axis=0), points[2], points[3:].mean(axis=0)
     eye = points[1] - points[0]
@@ -218,23 +256,63 @@ def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter) if inter else 0.0
 
 
-def upload_detector() -> Detector:
+def upload_detector(*, points: bool = False) -> Detector:
     """Uploads' detector: YuNet on a 640-px copy, then, in photos larger than 640 px, YuNet
     again on a 1024-px copy for small faces, with a stricter score (at 0.7 that copy also
-    finds faces in the textures of backgrounds). The model card gives its measured recall."""
-    return CascadeDetector(YuNetDetector(), YuNetDetector(detect_side=1024, min_score=0.8, only_above=640))
+    finds faces in the textures of backgrounds). The model card gives its measured recall.
+    ``points``: faces carry YuNet's five points (else dlib's eyes), see :class:`YuNetDetector`."""
+    return CascadeDetector(
+        YuNetDetector(points=points), YuNetDetector(detect_side=1024, min_score=0.8, only_above=640, points=points)
+    )
+
+
+def _similarity(points: tuple[tuple[float, float], ...]) -> tuple[float, float, float, float]:
+    """The similarity (a, b, tx, ty) taking :data:`TEMPLATE` onto ``points`` by least squares:
+    a template point (u, v) lands at (a u - b v + tx, b u + a v + ty). The template is
+    mirror-symmetric, so a mirrored face (its points mirrored, image-left first) gets the
+    mirrored similarity."""
+    rows, values = [], []
+    for (u, v), (x, y) in zip(TEMPLATE, points, strict=True):
+        rows += [(u, -v, 1.0, 0.0), (v, u, 0.0, 1.0)]
+        values += [x, y]
+    a, b, tx, ty = np.linalg.lstsq(np.array(rows), np.array(values), rcond=None)[0]
+    return float(a), float(b), float(tx), float(ty)
+
+
+def _template_box(points: tuple[tuple[float, float], ...]) -> tuple[float, float, float, float]:
+    """The square (x, y, side, side) the template's unit square lands on, unrotated."""
+    a, b, tx, ty = _similarity(points)
+    side = math.hypot(a, b)
+    return tx - (side - 1) / 2, ty - (side - 1) / 2, side, side
 
 
 def alignment_matrix(face: Detection, margin: float, size: int) -> NDArray[np.float64]:
     """2x3 affine map from output pixels to source pixels.
 
-    The output is a ``size`` square showing the face box enlarged by ``margin`` of its side on
-    every side (0.4: the crop is 1.8 box sides wide), centred on the box centre and rotated
-    so that the eyes are level.
+    A face with YuNet's five points is placed by the least-squares similarity of
+    :data:`TEMPLATE` onto them: the output is a ``size`` square showing the template's unit
+    square enlarged by ``margin`` on every side. All five points decide centre, scale and
+    angle to sub-pixel precision, so the same face gets the same crop wherever it falls, and
+    a mirrored face the mirrored crop.
+
+    A face with dlib's three points (faces stored by, and models trained on, the earlier
+    geometry) shows the face box enlarged by ``margin`` of its side on every side (0.4: the
+    crop is 1.8 box sides wide), centred on the box centre and rotated so that the eyes are
+    level.
     """
-    x, y, w, h = face.box
     (lx, ly), (rx, ry) = face.eyes
     theta = math.atan2(ry - ly, rx - lx)
+    if len(face.landmarks) == 3 + len(TEMPLATE):
+        rotation = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+        template = np.array(TEMPLATE) @ rotation.T
+        points = np.array(face.landmarks[3:])
+        t_centred, p_centred = template - template.mean(axis=0), points - points.mean(axis=0)
+        scale = float((t_centred * p_centred).sum() / (t_centred**2).sum())
+        centre = points.mean(axis=0) - scale * template.mean(axis=0)
+        half = (size - 1) / 2.0
+        linear = rotation * scale * (1.0 + 2.0 * margin) / size
+        return np.hstack([linear, (centre - linear @ np.array([half, half]))[:, None]])
+    x, y, w, h = face.box
     side = max(w, h) * (1.0 + 2.0 * margin)
     a = side / size
     cos, sin = a * math.cos(theta), a * math.sin(theta)
@@ -248,7 +326,12 @@ def alignment_matrix(face: Detection, margin: float, size: int) -> NDArray[np.fl
 
 def crop_face(rgb: RGB, face: Detection, margin: float, size: int) -> RGB:
     """The aligned ``size`` x ``size`` crop; pixels beyond the image replicate its border."""
-    matrix = alignment_matrix(face, margin, size)
+    return warp(rgb, alignment_matrix(face, margin, size), size)
+
+
+def warp(rgb: RGB, matrix: NDArray[np.float64], size: int) -> RGB:
+    """The ``size`` x ``size`` image whose pixel (u, v) shows ``rgb`` at ``matrix @ (u, v, 1)``
+    (an :func:`alignment_matrix`); pixels beyond the image replicate its border."""
     scale = math.hypot(matrix[0, 0], matrix[1, 0])  # source pixels per output pixel
     if scale > 1.0:  # average the pixels down first: a bilinear warp alone skips some and aliases
         height, width = rgb.shape[:2]

@@ -136,7 +136,13 @@ class Model:
         stands for a pre-aligned chip used whole, as in evaluation."""
         views, size = self.spec.views, self.spec.input_size
         crops = [faces.crop_or_whole(rgb, face, margin=margin, size=size) for face in found for margin in views]
-        out = self(np.stack(crops)).reshape(len(found), len(views), -1).mean(axis=1)
+        return self.score(np.stack(crops).reshape(len(found), len(views), size, size, 3))
+
+    def score(self, crops: NDArray[np.uint8]) -> NDArray[np.float64]:
+        """Outputs for faces given as their crops, one per view (N x views x size x size x 3):
+        each face's mean over its views, sharpened by the spec's temperature."""
+        faces_n, views = crops.shape[:2]
+        out = self(crops.reshape(faces_n * views, *crops.shape[2:])).reshape(faces_n, views, -1).mean(axis=1)
         return out if self.spec.temperature == 1.0 else ages.sharpen(out, self.spec.temperature)
 
 
@@ -163,10 +169,11 @@ class Estimator:
                 f"{self.spec.version} was trained on {self.spec.detector}'s crops; serving detects with YuNet. "
                 "Pass detector=ml.training.detectors.make_detector('hog+yunet') to study it."
             )
-        self.detector = detector or faces.upload_detector()
+        points = self.spec.alignment == "points"
+        self.detector = detector or faces.upload_detector(points=points)
         # Live frames are searched on a 320-px copy: ~4x fewer pixels, and a face the age
         # model can use (MIN_FACE) is still several times YuNet's smallest.
-        self.live_detector = faces.YuNetDetector(detect_side=LIVE_DETECT_SIDE)
+        self.live_detector = faces.YuNetDetector(detect_side=LIVE_DETECT_SIDE, points=points)
         folder = ensemble_dir if ensemble_dir is not None else MODELS_DIR / ENSEMBLE
         self.members = [Model(d, runtime) for d in sorted(folder.glob("*")) if (d / "meta.json").exists()]
 

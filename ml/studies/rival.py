@@ -8,7 +8,8 @@ file imports nothing from ``ml`` for that reason.
     .venv-rival/bin/python ml/studies/rival.py photos FILE...    # whole photos (decode, detect, predict)
     .venv-rival/bin/python ml/studies/rival.py bench --faces F --photo P --repeat N
 
-Each line of output is JSON: {"file", "age" (or "ages"), "ms"}; ``bench`` prints one line
+Each line of output is JSON: {"file", "age" (or "ages" and their "boxes", each left, top,
+right, bottom), "ms"}; ``bench`` prints one line
 of per-call latencies.
 """
 
@@ -83,7 +84,8 @@ def _main() -> None:
         else:
             faces = model.predict(image)
             ages = [f["age"]["value"] for f in faces]
-            print(json.dumps({"file": file, "ages": ages, "ms": (time.perf_counter() - t) * 1000}))
+            boxes = [[int(v) for v in f["face"]] for f in faces]  # left, top, right, bottom
+            print(json.dumps({"file": file, "ages": ages, "boxes": boxes, "ms": (time.perf_counter() - t) * 1000}))
         sys.stdout.flush()
 
 

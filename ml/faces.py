@@ -199,28 +199,60 @@ class YuNetDetector:
         # The copy's pixel centres in the image's: (x + 0.5) / scale - 0.5; sides just scale.
         rows[:, :14] /= scale
         rows[:, [0, 1, *range(4, 14)]] += (1 / scale - 1) / 2
-        return rows
+        return np.asarray(rows, np.float64)
 
     def detect(self, rgb: RGB) -> list[Detection]:
         rows = self.rows(rgb)
         if not len(rows):
             return []
         gray = _u8(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-        if self.points:
-            found = [self._placed_by_points(gray, row) for row in rows]
-        else:
+        if not self.points:
             found = [self._landmarks.face(gray, _yunet_box(row), float(row[14])) for row in rows]
+            return sorted(found, key=lambda face: -face.score)
+        # The mirror image is searched too and each face's points averaged with its twin's:
+        # neither network is mirror-symmetric, their average is, so a mirrored photo gets
+        # exactly the mirrored points (and, with the model's flip views, the same age).
+        width = rgb.shape[1]
+        twins = _mirrored_rows(self.rows(np.ascontiguousarray(rgb[:, ::-1])), width)
+        mirrored_gray = np.ascontiguousarray(gray[:, ::-1])
+        found = []
+        for row in rows:
+            twin = _twin(row, twins)
+            points = row[4:14] if twin is None else (row[4:14] + twin[4:14]) / 2
+            placed = tuple((float(x), float(y)) for x, y in points.reshape(5, 2))
+            x, y, side, _ = _template_box(placed)
+            eyes = np.array(self._landmarks.face(gray, (x, y, side, side), 0.0).landmarks)
+            seen = np.array(self._landmarks.face(mirrored_gray, (width - 1 - x - side, y, side, side), 0.0).landmarks)
+            seen[:, 0] = width - 1 - seen[:, 0]
+            eyes = (eyes + seen[[1, 0, 2]]) / 2
+            found.append(
+                Detection(
+                    box=(round(x), round(y), round(side), round(side)),
+                    landmarks=(*((float(a), float(b)) for a, b in eyes), *placed),
+                    score=float(row[14]),
+                )
+            )
         return sorted(found, key=lambda face: -face.score)
 
-    def _placed_by_points(self, gray: NDArray[np.uint8], row: NDArray[np.float64]) -> Detection:
-        """A face placed by YuNet's five points, with dlib's eyes found in the square they
-        give: its landmarks are dlib's three points, then YuNet's five."""
-        points = tuple((float(x), float(y)) for x, y in row[4:14].reshape(5, 2))
-        x, y, side, _ = _template_box(points)
-        dlib = self._landmarks.face(gray, (x, y, side, side), float(row[14]))
-        return Detection(
-            box=(round(x), round(y), round(side), round(side)), landmarks=(*dlib.landmarks, *points), score=dlib.score
-        )
+
+def _mirrored_rows(rows: NDArray[np.float64], width: int) -> NDArray[np.float64]:
+    """Rows found in the mirror image of an image ``width`` wide, in the image's pixels and
+    order of points (image-left first)."""
+    out = rows.copy()
+    out[:, 0] = width - 1 - rows[:, 0] - rows[:, 2]
+    out[:, 4:14:2] = width - 1 - rows[:, 4:14:2]
+    out[:, 4:14] = out[:, [6, 7, 4, 5, 8, 9, 12, 13, 10, 11]]  # swap the eyes, and the mouth corners
+    return out
+
+
+def _twin(row: NDArray[np.float64], others: NDArray[np.float64]) -> NDArray[np.float64] | None:
+    """The row of ``others`` whose box overlaps ``row``'s most, if by half (IoU) or more."""
+    best, best_iou = None, 0.5
+    for other in others:
+        iou = _iou((row[0], row[1], row[2], row[3]), (other[0], other[1], other[2], other[3]))
+        if iou >= best_iou:
+            best, best_iou = other, iou
+    return best
 
 
 def _yunet_box(row: NDArray[np.float64]) -> tuple[float, float, float, float]:
@@ -249,7 +281,7 @@ class CascadeDetector:
         return found + more
 
 
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
     width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
     height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
     inter = max(width, 0) * max(height, 0)

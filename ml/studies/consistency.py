@@ -79,8 +79,10 @@ def _shift(step: int) -> Callable[[faces.RGB, np.random.Generator], Variant]:
 
 def _rotate(degrees: float) -> Callable[[faces.RGB, np.random.Generator], Variant]:
     def change(rgb: faces.RGB, rng: np.random.Generator) -> Variant:
-        matrix = cv2.getRotationMatrix2D(((rgb.shape[1] - 1) / 2, (rgb.shape[0] - 1) / 2), degrees, 1.0)
-        return Variant(_affine(rgb, matrix), np.asarray(matrix, np.float64))
+        matrix = np.asarray(
+            cv2.getRotationMatrix2D(((rgb.shape[1] - 1) / 2, (rgb.shape[0] - 1) / 2), degrees, 1.0), np.float64
+        )
+        return Variant(_affine(rgb, matrix), matrix)
 
     return change
 
@@ -254,11 +256,11 @@ def summarise(per_face: list[dict[str, Any]]) -> dict[str, Any]:
 
 def score_rival(files: list[dict[str, Any]], true_ages: list[float]) -> dict[str, Any]:
     """The rival's figures on the same images, each face matched as ours are."""
-    answers = {a["file"]: a for a in rival.run_rival("photos", [f["file"] for f in files])}
+    answers: dict[str, Any] = {str(a["file"]): a for a in rival.run_rival("photos", [f["file"] for f in files])}
     per_face: list[dict[str, Any]] = [{"true": t, "ages": {}} for t in true_ages]
     for f in files:
         answer = answers.get(f["file"], {"ages": [], "boxes": []})
-        boxes = [(float(l), float(t), float(r - l + 1), float(b - t + 1)) for l, t, r, b in answer["boxes"]]
+        boxes = [(float(x0), float(y0), float(x1 - x0 + 1), float(y1 - y0 + 1)) for x0, y0, x1, y1 in answer["boxes"]]
         # The rival's boxes are tighter than ours (dlib's HOG box): match by its centre
         # within half a face side.
         index = _nearest(boxes, f["centre"], 2 * f["side"])
@@ -295,7 +297,7 @@ def _table(ours: dict[str, Any], theirs: dict[str, Any] | None) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="UTKFace folder or .tar.gz")
-    parser.add_argument("--split", default="test", choices=["train", "val", "test"])
+    parser.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
     parser.add_argument("--faces", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=DEFAULT_MODEL)

@@ -64,11 +64,18 @@ def hog_upload_detector() -> Detector:
 DETECTORS: dict[str, Callable[[], Detector]] = {
     "hog": HogDetector,
     "yunet": YuNetDetector,
+    "yunet-points": lambda: YuNetDetector(points=True),  # faces placed by YuNet's points (alignment: points)
     "hog+yunet": hog_upload_detector,  # uploads, for a model trained on HOG's crops
     "yunet2": upload_detector,  # uploads, for a model trained on YuNet's crops (serving's)
 }
 # The uploads' detector for a model whose spec names whose boxes placed its crops.
 UPLOADS = {"hog": "hog+yunet", "yunet": "yunet2"}
+
+
+def crop_detector(detector: str, alignment: str) -> str:
+    """The detector (by name) whose faces place a model's training crops, from its spec's
+    ``detector`` and ``alignment``."""
+    return f"{detector}-points" if alignment == "points" else detector
 
 
 def make_detector(name: str) -> Detector:

@@ -41,7 +41,7 @@ import yaml
 from numpy.typing import NDArray
 
 from ml import ages
-from ml.training import augment, cache, litert
+from ml.training import augment, cache, detectors, litert
 from ml.training.model import AgeLoss, build_model, set_trainable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -283,7 +283,8 @@ def _resolve(path: str) -> Path:
 
 def utkface_faces(cfg: dict[str, Any], data: str | None) -> cache.FaceSet:
     """UTKFace's crops at the config's margin and size, from the face cache (built from ``data``)."""
-    detector = cfg.get("detector", "hog")  # whose boxes place the crops (ml.training.detectors.DETECTORS)
+    # whose faces place the crops (ml.training.detectors.DETECTORS), and how (ml.faces.alignment_matrix)
+    detector = detectors.crop_detector(cfg.get("detector", "hog"), cfg.get("alignment", "box"))
     path = cache.cache_path(cfg["margin"], cfg["input_size"], detector)
     if not path.exists():
         if not data:
@@ -323,7 +324,7 @@ def export(
         "releases": releases or [],
         "metrics": metrics,
     }
-    for key in ("tta_margins", "flip_tta", "temperature", "detector"):  # how ml.inference scores a face
+    for key in ("tta_margins", "flip_tta", "temperature", "detector", "alignment"):  # how ml.inference scores a face
         if key in cfg:
             meta[key] = cfg[key]
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=1))

@@ -74,9 +74,9 @@ def shipped_estimator(shipped_model: Path) -> Estimator:
     return Estimator(shipped_model)
 
 
-SERVING_DETECTORS = {
-    "uploads": faces.upload_detector,
-    "live": lambda: faces.YuNetDetector(detect_side=LIVE_DETECT_SIDE),
+SERVING_DETECTORS = {  # as the shipped model's spec (alignment: points) has them made
+    "uploads": lambda: faces.upload_detector(points=True),
+    "live": lambda: faces.YuNetDetector(detect_side=LIVE_DETECT_SIDE, points=True),
 }
 
 

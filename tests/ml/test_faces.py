@@ -102,6 +102,49 @@ def test_the_crop_spans_the_box_plus_the_margin_on_each_side() -> None:
         assert corners[1] == pytest.approx([centre + side / 2 * 99 / 100] * 2, abs=1e-6)
 
 
+FIVE = ((40.3, 40.1), (60.3, 40.6), (50.3, 50.6), (42.3, 60.2), (58.3, 60.9))  # YuNet's points
+DLIB = ((41.0, 40.0), (59.5, 40.5), (50.0, 51.0))  # dlib's eyes and nose
+
+
+def test_points_place_the_crop_to_a_fraction_of_a_pixel_and_a_mirrored_face_gets_the_mirrored_crop() -> None:
+    face = faces.Detection(box=(30, 30, 40, 40), landmarks=(*DLIB, *FIVE), score=1.0)
+    matrix = faces.alignment_matrix(face, 0.1, 128)
+    moved = faces.Detection(box=face.box, landmarks=tuple((x + 0.37, y - 0.21) for x, y in face.landmarks), score=1.0)
+    shifted = faces.alignment_matrix(moved, 0.1, 128)
+    assert shifted[:, :2] == pytest.approx(matrix[:, :2]) and shifted[:, 2] - matrix[:, 2] == pytest.approx(
+        [0.37, -0.21]
+    )
+    # Mirrored in a 100-px-wide image, points listed image-left first: output pixel (u, v)
+    # shows what the original crop shows at (127 - u, v), mirrored.
+    swap = [1, 0, 2, 4, 3]
+    mirrored = faces.Detection(
+        box=(30, 30, 40, 40),
+        landmarks=(
+            *((99 - DLIB[i][0], DLIB[i][1]) for i in (1, 0, 2)),
+            *((99 - FIVE[i][0], FIVE[i][1]) for i in swap),
+        ),
+        score=1.0,
+    )
+    flipped = faces.alignment_matrix(mirrored, 0.1, 128)
+    for u, v in ((0, 0), (127, 0), (40, 90), (64, 64)):
+        x, y = flipped @ np.array([u, v, 1.0])
+        assert (99 - x, y) == pytest.approx(tuple(matrix @ np.array([127 - u, v, 1.0])), abs=1e-9)
+
+
+def test_a_mirrored_photo_gets_the_mirrored_crop_and_the_same_age(astronaut: NDArray[np.uint8]) -> None:
+    from ml.inference import shipped_spec
+
+    spec = shipped_spec()
+    assert spec.alignment == "points"
+    detector = faces.upload_detector(points=True)
+    mirror = np.ascontiguousarray(astronaut[:, ::-1])
+    (face,), (twin,) = detector.detect(astronaut), detector.detect(mirror)
+    crop = faces.crop_face(astronaut, face, margin=spec.margin, size=spec.input_size).astype(np.int16)
+    other = faces.crop_face(mirror, twin, margin=spec.margin, size=spec.input_size)[:, ::-1].astype(np.int16)
+    assert np.abs(crop - other).mean() < 0.5  # grey levels: the same pixels, mirrored
+    assert np.abs(crop - np.roll(other, 1, axis=1)).mean() > 2  # a pixel's shift would show
+
+
 def test_a_margin_beyond_the_image_replicates_the_border() -> None:
     image = np.zeros((100, 100, 3), np.uint8)
     image[:, :50] = (255, 0, 0)

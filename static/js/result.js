@@ -460,11 +460,6 @@
   const uploaded = document.getElementById("uploaded-at");
   uploaded.textContent = new Date(uploaded.getAttribute("datetime")).toLocaleString(undefined,
     { dateStyle: "medium", timeStyle: "short" });
-  const deleteBox = document.getElementById("delete");
-  document.getElementById("delete-cancel").addEventListener("click", () => {
-    deleteBox.open = false;
-    deleteBox.querySelector("summary").focus();
-  });
 
   const initial = JSON.parse(document.getElementById("prediction-data").textContent);
   function start() {

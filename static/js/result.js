@@ -13,6 +13,7 @@
   const spinner = document.getElementById("spinner");
   const intro = document.getElementById("faces-intro");
   const strip = document.getElementById("face-strip");
+  const resultBody = root.querySelector(".result-body");
   const facesEl = document.getElementById("faces");
   const versionEl = document.getElementById("model-version");
   const liveEl = document.getElementById("live");
@@ -52,6 +53,7 @@
     strip.replaceChildren();
     intro.hidden = data.status !== "done" || noFace;
     strip.hidden = data.status !== "done" || data.faces.length < 2;
+    resultBody.classList.toggle("group", !strip.hidden);  // several faces: the cards get the wider column
     if (data.status !== "done") return;
     drawVersions(data);
     data.faces.forEach((face, i) => { drawBox(data, face, i); drawStripFace(data, face, i); drawCard(data, face, i); });
@@ -182,15 +184,21 @@
     card.tabIndex = -1;
     const age = years(face.age);
     const holds = groupOf(face.groups, face.age);
+    // Compact: the ring beside the headline age; the table of chances (the ring's legend,
+    // with the numbers) and the second opinion wait under a line each, so that a group's
+    // cards stay short beside the photo. A single face shows its table open.
     card.innerHTML =
+      '<div class="face-top"><div class="face-chart"><canvas></canvas></div><div class="face-head">' +
       '<h2 class="face-title"><span class="face-name">Face ' + (i + 1) + '</span><span class="face-age"></span></h2>' +
       '<p class="face-range"></p>' +
-      '<div class="face-spread"><div class="face-chart"><canvas></canvas></div>' +
+      '<p class="face-links small-print"><a class="to-photo" href="#photo">Show on the photo</a></p></div></div>' +
+      '<p class="face-agree small-print" hidden></p>' +
+      '<div class="face-more"><details class="face-groups small-print"><summary>Chances by age group</summary>' +
+      '<div class="face-spread">' +
       '<table class="groups-table"><caption class="visually-hidden"></caption><thead><tr><th scope="col">Age group</th>' +
       '<th scope="col">Chance</th><th scope="col"><span class="visually-hidden">Holds the age</span></th>' +
-      '</tr></thead><tbody></tbody></table></div>' +
-      '<p class="face-agree small-print" hidden></p>' +
-      '<p class="face-links small-print"><a class="to-photo" href="#photo">Show on the photo</a></p>';
+      '</tr></thead><tbody></tbody></table></div></details></div>';
+    card.querySelector(".face-groups").open = data.faces.length === 1;
     card.querySelector(".face-age").textContent = age + " years";
     card.querySelector(".face-range").textContent =
       "80% likely between " + years(face.interval[0]) + " and " + years(face.interval[1]) + " years";
@@ -212,7 +220,7 @@
         "); " + age + " is the average over every age, which here falls in " + face.groups[holds].label + ".";
       note.hidden = false;
     }
-    if (face.ensemble_groups) card.appendChild(secondOpinion(data, face, i));
+    if (face.ensemble_groups) card.querySelector(".face-more").appendChild(secondOpinion(data, face, i));
     card.appendChild(feedbackForm(face.index === undefined ? i : face.index, i, !!data.image_url));
     facesEl.appendChild(card);
     card.querySelector(".to-photo").addEventListener("click", () => setTimeout(() => flashBox(i, true), 0));
@@ -265,7 +273,7 @@
     const canvas = card.querySelector("canvas");
     canvas.setAttribute("role", "img");
     canvas.setAttribute("aria-label", "Chances of each age group for face " + (i + 1) + "; " + face.groups[holds].label +
-      ", which holds the age, is marked (the table beside it has the numbers)");
+      ", which holds the age, is marked (the numbers are under Chances by age group)");
     if (!window.Chart) return;
     const marked = (yes, no) => face.groups.map((_, g) => (g === holds ? yes : no));
     new window.Chart(canvas, {
@@ -284,7 +292,7 @@
         layout: { padding: 8 },
         animation: { duration: 300 },
         plugins: {
-          legend: { display: false },  // the table beside it is the legend, with the percentages
+          legend: { display: false },  // the table under "Chances by age group" is the legend, with the numbers
           tooltip: { callbacks: { label: (ctx) => ctx.label + ": " + ctx.parsed + "%" } },
           centreAge: { age: String(years(face.age)) },
         },
@@ -304,8 +312,7 @@
     form.className = "feedback";
     form.noValidate = true;
     form.innerHTML =
-      '<p class="feedback-q">About right?</p>' +
-      '<div class="feedback-row">' +
+      '<div class="feedback-row"><span class="feedback-q">About right?</span>' +
       '<button type="button" class="button small secondary fb-yes">Yes</button>' +
       '<span class="muted">or</span>' +
       '<span class="fb-no-wrap"><input type="number" class="fb-age" min="0" max="116" step="1" inputmode="numeric" ' +
@@ -453,11 +460,6 @@
   const uploaded = document.getElementById("uploaded-at");
   uploaded.textContent = new Date(uploaded.getAttribute("datetime")).toLocaleString(undefined,
     { dateStyle: "medium", timeStyle: "short" });
-  const deleteBox = document.getElementById("delete");
-  document.getElementById("delete-cancel").addEventListener("click", () => {
-    deleteBox.open = false;
-    deleteBox.querySelector("summary").focus();
-  });
 
   const initial = JSON.parse(document.getElementById("prediction-data").textContent);
   function start() {

@@ -188,6 +188,63 @@ def test_the_live_page_fits_a_phone(chromium: Any, real_stack: Stack) -> None:
     page.close()
 
 
+def count_predictions(stack: Stack, page: Any) -> int:
+    username = (page.text_content("nav a[href='/accounts/profile/']") or "").strip()
+    [(count,)] = stack.sql(
+        "SELECT count(*) FROM estimator_prediction p JOIN accounts_user u ON u.id = p.owner_id WHERE u.username = %s",
+        username,
+    )
+    return int(count)
+
+
+def test_deleting_from_my_predictions_asks_on_the_page_keep_it_keeps_and_no_browser_dialog_opens(
+    chromium: Any, real_stack: Stack
+) -> None:
+    page = signed_up_page(chromium, real_stack)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    upload_face(page)
+    page.wait_for_selector(".face-card .face-age")
+    page.goto(f"{real_stack.base_url}/predictions/")
+    tile = page.locator(".tile")
+    assert tile.count() == 1 and not page.is_visible(".tile .delete-box")
+    page.click(".tile .delete-confirm summary")  # the question, on the page
+    assert "This cannot be undone." in (page.text_content(".tile .delete-box") or "")
+    assert page.is_visible(".tile >> text=Delete for good") and page.is_visible(".tile >> text=Keep it")
+    shoot(page, "history-delete-asked")
+    page.click(".tile >> text=Keep it")  # cancel: the photo stays, the keyboard goes back to the question
+    assert not page.is_visible(".tile .delete-box")
+    assert page.evaluate("() => document.activeElement.tagName") == "SUMMARY"
+    page.reload()
+    assert page.locator(".tile").count() == 1 and count_predictions(real_stack, page) == 1
+    page.click(".tile .delete-confirm summary")
+    page.click(".tile >> text=Delete for good")  # confirm: gone
+    page.wait_for_selector(".messages >> text=The prediction and its photo were deleted.")
+    assert page.locator(".tile").count() == 0 and count_predictions(real_stack, page) == 0
+    assert dialogs == [], f"a browser dialog opened: {dialogs}"
+    page.close()
+
+
+def test_deleting_on_the_result_page_asks_on_the_page_and_no_browser_dialog_opens(
+    chromium: Any, real_stack: Stack
+) -> None:
+    page = signed_up_page(chromium, real_stack)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    upload_face(page)
+    page.wait_for_selector(".face-card .face-age")
+    page.click("#delete summary")
+    assert page.is_visible("#delete-confirm") and "This cannot be undone." in (page.text_content("#delete") or "")
+    page.click("#delete-cancel")
+    assert not page.is_visible("#delete-confirm") and count_predictions(real_stack, page) == 1
+    page.click("#delete summary")
+    page.click("#delete-confirm")
+    page.wait_for_url(re.compile(r"/predictions/$"))
+    assert count_predictions(real_stack, page) == 0
+    assert dialogs == [], f"a browser dialog opened: {dialogs}"
+    page.close()
+
+
 def test_a_logged_out_visitor_sees_why_to_log_in_and_readable_form_errors(chromium: Any, real_stack: Stack) -> None:
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{real_stack.base_url}/")

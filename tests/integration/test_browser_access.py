@@ -142,6 +142,27 @@ def test_a_group_photo_on_a_phone_keeps_the_faces_in_sight_and_uncovered(
     page.close()
 
 
+def test_a_three_face_result_on_a_laptop_is_under_2000_px_tall_with_each_age_beside_its_ring(
+    chromium: Any,  # noqa: F811
+    real_stack: Stack,
+) -> None:
+    page = signed_up_page(chromium, real_stack)
+    page.set_viewport_size(LAPTOP)
+    upload(page, real_stack, photos.group_photo(3), faces=3)
+    page.wait_for_timeout(300)
+    height = page.evaluate("() => document.documentElement.scrollHeight")
+    shoot(page, "result-group-compact")
+    assert height < 2000, f"a three-face result is {height} px tall on a laptop"
+    for size in (LAPTOP, PHONE):  # compact on a phone too: the ring and the age side by side
+        page.set_viewport_size(size)
+        page.wait_for_timeout(300)
+        for card in range(1, 4):
+            ring = page.eval_on_selector(f"#face-{card} .face-chart", RECT)
+            age = page.eval_on_selector(f"#face-{card} .face-age", RECT)
+            assert ring[2] <= age[0] and ring[1] < age[3] and age[1] < ring[3], f"face {card} at {size['width']} px"
+    page.close()
+
+
 def test_the_upload_page_shows_where_the_keyboard_is(chromium: Any, real_stack: Stack) -> None:  # noqa: F811
     page = signed_up_page(chromium, real_stack)
     for _ in range(30):  # from the top of the page to the file input, as a keyboard user goes

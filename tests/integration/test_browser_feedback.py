@@ -14,10 +14,37 @@ import psycopg
 import pytest
 
 from harness.stack import ROOT, Stack
-from tests.integration.test_browser import chromium, expect_result, shoot, signed_up_page, upload_face  # noqa: F401
+from tests.integration.test_browser import (  # noqa: F401
+    WIDTHS,
+    chromium,
+    expect_result,
+    shoot,
+    signed_up_page,
+    upload_face,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.real_estimator]
 AGE = 87  # unusual, to find this answer among others in the shared review queue
+# What staff's review and a shadow version would leave, written straight to the database: the
+# page's answer accepted, and a retired version (nothing serves it) that scored its face.
+REVIEWED_AND_SHADOWED = """
+from estimator.models import Face, Feedback, ModelVersion, ShadowFace
+active = ModelVersion.objects.get(state="active")
+version, _ = ModelVersion.objects.get_or_create(version="browser-test-retired", defaults={
+    "state": "retired", "meta": active.meta, "files": active.files, "registered_by": "test_browser_feedback"})
+Feedback.objects.filter(face__prediction_id="{prediction}").update(state="accepted")
+for face in Face.objects.filter(prediction_id="{prediction}"):
+    ShadowFace.objects.get_or_create(face=face, model_version=version.version,
+        defaults={"age": face.age + 1, "age_low": face.age_low, "age_high": face.age_high})
+"""
+# Each visible cell of each table: how it is drawn, and the column name drawn before it.
+CELLS = """() => [...document.querySelectorAll('#dashboard-table, #versions-table, #comparison-table')].map((t) => ({
+  table: t.id, sideways: t.scrollWidth - t.parentElement.clientWidth,
+  head: t.tHead.getBoundingClientRect().height,
+  rows: [...t.querySelectorAll('tbody tr, tfoot tr')].map((r) => getComputedStyle(r).display),
+  cells: [...t.querySelectorAll('td[data-label], tfoot th[data-label]')].filter((c) => c.offsetParent)
+    .map((c) => [c.dataset.label, getComputedStyle(c, '::before').content]),
+}))"""
 
 
 def wait_for_status(page: Any, *parts: str) -> None:
@@ -188,4 +215,47 @@ def test_after_the_photo_is_deleted_the_result_page_keeps_the_ages_and_offers_no
     page.wait_for_function("() => document.querySelector('.fb-status').textContent.startsWith('Thank you')")
     assert "Kept as numbers only." in (page.text_content(".fb-status") or "")
     shoot(page, "result-photo-deleted")
+    page.close()
+
+
+def test_the_dashboard_on_a_phone_stacks_table_rows_into_labelled_lines_and_its_chart_keeps_points_off_the_axis(
+    chromium: Any,  # noqa: F811
+    real_stack: Stack,
+) -> None:
+    page = signed_up_page(chromium, real_stack)
+    upload_face(page)
+    expect_result(page, "dashboard-phone-result.png")
+    page.fill(".fb-age", "52")
+    page.press(".fb-age", "Enter")
+    wait_for_status(page, "the real age is 52")
+    prediction = page.url.rstrip("/").rsplit("/", 1)[-1]
+    script = REVIEWED_AND_SHADOWED.replace("{prediction}", prediction)
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=real_stack.env, check=True, timeout=120
+    )
+    make_staff(real_stack, page)
+    page.goto(f"{real_stack.base_url}/review/dashboard/")
+    (laptop, _), (phone, _) = WIDTHS
+    page.set_viewport_size({"width": phone, "height": 844})
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    tables = page.evaluate(CELLS)
+    assert [t["table"] for t in tables] == ["dashboard-table", "versions-table", "comparison-table"]
+    for table in tables:
+        assert table["sideways"] <= 0, f"{table['table']} scrolls sideways at {phone} px"
+        assert table["head"] <= 1 and set(table["rows"]) == {"block"}, f"{table['table']} is not stacked"
+        assert table["cells"] and all(drawn == f'"{label}"' for label, drawn in table["cells"]), table["cells"]
+    # The weekly chart: each week a point, off the y axis even when it is the only one, and a
+    # legend of points, not of a bar chart's boxes.
+    page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('dashboard-chart'))")
+    chart = page.evaluate(
+        "() => { const c = Chart.getChart(document.getElementById('dashboard-chart'));"
+        " const first = c.getDatasetMeta(0).data.find((p) => !p.skip);"
+        " return [first.x - c.chartArea.left, c.options.plugins.legend.labels.usePointStyle]; }"
+    )
+    assert chart[0] > 20 and chart[1] is True, chart
+    shoot(page, "dashboard-phone")
+    page.set_viewport_size({"width": laptop, "height": 900})  # a laptop keeps the tables as tables
+    page.wait_for_timeout(300)
+    assert all(t["head"] > 1 and t["sideways"] <= 0 for t in page.evaluate(CELLS))
     page.close()

@@ -152,6 +152,16 @@ def test_i_can_delete_my_prediction_from_the_page(
     assert not Path(prediction.image.path).exists()
 
 
+def test_my_predictions_ask_on_the_page_before_deleting_each_photo(logged_in: Client, user: User) -> None:
+    predictions = [prediction_create(owner=user, image=upload(photos.face_photo())) for _ in range(2)]
+    page = logged_in.get("/predictions/").content.decode()
+    assert "confirm(" not in page  # no browser dialog: the question is on the page
+    steps = re.findall(r'<details class="delete-confirm">(.*?)</details>', page, re.S)
+    actions = {action for step in steps for action in re.findall(r'action="([^"]+)"', step)}
+    assert len(steps) == 2 and actions == {f"/p/{prediction.id}/delete/" for prediction in predictions}
+    assert all("This cannot be undone." in step and "Delete for good" in step and "Keep it" in step for step in steps)
+
+
 def test_i_cannot_delete_another_users_prediction(logged_in: Client, other_user: User) -> None:
     theirs = prediction_create(owner=other_user, image=upload(photos.face_photo()))
     assert logged_in.post(f"/p/{theirs.id}/delete/").status_code == 404

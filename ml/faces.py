@@ -143,6 +143,11 @@ YUNET_SIDE = 1.189
 TEMPLATE = ((-0.2449, -0.1821), (0.2449, -0.1821), (0.0, 0.0815), (-0.1993, 0.2961), (0.1993, 0.2961))
 
 
+# Faces placed by points are found a second time in a window of REFINE_SIDE px around
+# them, where the face is REFINE_FACE px wide (YuNet finds faces of 10 px and more).
+REFINE_SIDE, REFINE_FACE = 160, 64
+
+
 class YuNetDetector:
     """OpenCV's YuNet face detector (``cv2.FaceDetectorYN``) finds the faces; dlib's 5-point
     model places the eyes in each, as for HOG's faces.
@@ -209,30 +214,72 @@ class YuNetDetector:
         if not self.points:
             found = [self._landmarks.face(gray, _yunet_box(row), float(row[14])) for row in rows]
             return sorted(found, key=lambda face: -face.score)
-        # The mirror image is searched too and each face's points averaged with its twin's:
-        # neither network is mirror-symmetric, their average is, so a mirrored photo gets
-        # exactly the mirrored points (and, with the model's flip views, the same age).
-        width = rgb.shape[1]
-        twins = _mirrored_rows(self.rows(np.ascontiguousarray(rgb[:, ::-1])), width)
-        mirrored_gray = np.ascontiguousarray(gray[:, ::-1])
+        # The mirror image is searched too, and each face placed by its points averaged with
+        # its twin's, then found again at a fixed size (:meth:`_refined`).
+        twins = _mirrored_rows(self.rows(np.ascontiguousarray(rgb[:, ::-1])), rgb.shape[1])
         found = []
         for row in rows:
             twin = _twin(row, twins)
             points = row[4:14] if twin is None else (row[4:14] + twin[4:14]) / 2
-            placed = tuple((float(x), float(y)) for x, y in points.reshape(5, 2))
-            x, y, side, _ = _template_box(placed)
-            eyes = np.array(self._landmarks.face(gray, (x, y, side, side), 0.0).landmarks)
-            seen = np.array(self._landmarks.face(mirrored_gray, (width - 1 - x - side, y, side, side), 0.0).landmarks)
+            found.append(self._refined(rgb, self._placed(gray, points, float(row[14]), mirror=True)))
+        return sorted(found, key=lambda face: -face.score)
+
+    def _placed(self, gray: NDArray[np.uint8], points: NDArray[np.float64], score: float, *, mirror: bool) -> Detection:
+        """A face from YuNet's five points (a row's 10 values), with dlib's eyes and nose found
+        in the square the points give (with ``mirror``, averaged with those found in the
+        mirror image)."""
+        placed = tuple((float(x), float(y)) for x, y in points.reshape(5, 2))
+        x, y, side, _ = _template_box(placed)
+        width = gray.shape[1]
+        eyes = np.array(self._landmarks.face(gray, (x, y, side, side), 0.0).landmarks)
+        if mirror:
+            mirrored = np.ascontiguousarray(gray[:, ::-1])
+            seen = np.array(self._landmarks.face(mirrored, (width - 1 - x - side, y, side, side), 0.0).landmarks)
             seen[:, 0] = width - 1 - seen[:, 0]
             eyes = (eyes + seen[[1, 0, 2]]) / 2
-            found.append(
-                Detection(
-                    box=(round(x), round(y), round(side), round(side)),
-                    landmarks=(*((float(a), float(b)) for a, b in eyes), *placed),
-                    score=float(row[14]),
-                )
-            )
-        return sorted(found, key=lambda face: -face.score)
+        return Detection(
+            box=(round(x), round(y), round(side), round(side)),
+            landmarks=(*((float(a), float(b)) for a, b in eyes), *placed),
+            score=score,
+        )
+
+    def _refined(self, rgb: RGB, face: Detection) -> Detection:
+        """``face`` found again in a window around it, turned upright and scaled so that the
+        face is :data:`REFINE_FACE` px wide: the points then come from the same view of the
+        face wherever it falls, however large the photo and whichever copy found it. The
+        window's mirror image is searched too and each point averaged with its twin's:
+        neither network is mirror-symmetric, their average is, so a mirrored photo gets the
+        mirrored points (and, with the model's flip views, the same age)."""
+        margin = (REFINE_SIDE / REFINE_FACE - 1) / 2
+        matrix = alignment_matrix(face, margin, REFINE_SIDE)
+        window = warp(rgb, matrix, REFINE_SIDE)
+        rows = self.rows_at_scale(window)
+        twins = _mirrored_rows(self.rows_at_scale(np.ascontiguousarray(window[:, ::-1])), REFINE_SIDE)
+        middle = (REFINE_SIDE - 1) / 2
+        row = min(rows, key=lambda r: math.hypot(r[0] + r[2] / 2 - middle, r[1] + r[3] / 2 - middle), default=None)
+        if row is None or math.hypot(row[0] + row[2] / 2 - middle, row[1] + row[3] / 2 - middle) > REFINE_FACE / 4:
+            return face
+        twin = _twin(row, twins)
+        inner = self._placed(
+            _u8(cv2.cvtColor(window, cv2.COLOR_RGB2GRAY)),
+            row[4:14] if twin is None else (row[4:14] + twin[4:14]) / 2,
+            face.score,
+            mirror=True,
+        )
+        points = np.array(inner.landmarks) @ matrix[:, :2].T + matrix[:, 2]  # window -> image
+        x, y, side, _ = _template_box(tuple((float(a), float(b)) for a, b in points[3:]))
+        return Detection(
+            box=(round(x), round(y), round(side), round(side)),
+            landmarks=tuple((float(a), float(b)) for a, b in points),
+            score=face.score,
+        )
+
+    def rows_at_scale(self, rgb: RGB) -> NDArray[np.float64]:
+        """:meth:`rows` of a small image searched as it is (no copy, no ``only_above``)."""
+        net = self._net()
+        net.setInputSize((rgb.shape[1], rgb.shape[0]))
+        _, rows = net.detect(np.ascontiguousarray(rgb[:, :, ::-1]))
+        return np.zeros((0, 15)) if rows is None else np.asarray(rows, np.float64)
 
 
 def _mirrored_rows(rows: NDArray[np.float64], width: int) -> NDArray[np.float64]:
@@ -366,11 +413,21 @@ def warp(rgb: RGB, matrix: NDArray[np.float64], size: int) -> RGB:
     (an :func:`alignment_matrix`); pixels beyond the image replicate its border."""
     scale = math.hypot(matrix[0, 0], matrix[1, 0])  # source pixels per output pixel
     if scale > 1.0:  # average the pixels down first: a bilinear warp alone skips some and aliases
+        # Only the pixels under the crop (and a few around) are shrunk, from whole pixels on
+        # either side: the same face mirrored or moved by whole pixels is shrunk the same way.
         height, width = rgb.shape[:2]
-        rgb = _u8(cv2.resize(rgb, None, fx=1 / scale, fy=1 / scale, interpolation=cv2.INTER_AREA))
-        fx, fy = rgb.shape[1] / width, rgb.shape[0] / height  # the sizes were rounded
-        matrix = np.diag([fx, fy]) @ matrix
-        matrix[:, 2] += (np.array([fx, fy]) - 1) / 2  # pixel centres move with the shrink
+        corners = matrix @ np.array([[0, size - 1, 0, size - 1], [0, 0, size - 1, size - 1], [1, 1, 1, 1]])
+        pad = math.ceil(scale) + 1
+        x0, y0 = (max(math.floor(corners[i].min()) - pad, 0) for i in (0, 1))
+        x1 = min(max(math.ceil(corners[0].max()) + pad, x0), width - 1)
+        y1 = min(max(math.ceil(corners[1].max()) + pad, y0), height - 1)
+        x0, y0 = min(x0, x1), min(y0, y1)
+        region = rgb[y0 : y1 + 1, x0 : x1 + 1]
+        shrunk = (max(round(region.shape[1] / scale), 1), max(round(region.shape[0] / scale), 1))
+        rgb = _u8(cv2.resize(region, shrunk, interpolation=cv2.INTER_AREA))
+        f = np.array([rgb.shape[1] / region.shape[1], rgb.shape[0] / region.shape[0]])  # sizes were rounded
+        matrix = np.diag(f) @ matrix
+        matrix[:, 2] += (f - 1) / 2 - f * np.array([x0, y0])  # pixel centres move with the cut and the shrink
     return _u8(
         cv2.warpAffine(
             rgb,

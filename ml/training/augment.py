@@ -77,6 +77,19 @@ def background(rng: np.random.Generator, size: int) -> NDArray[np.float32]:
     return np.asarray(np.clip(field + noise * rng.uniform(0, 40), 0, 255), np.float32)
 
 
+def jpeg(images: NDArray[np.uint8], rng: np.random.Generator, cfg: dict[str, Any]) -> NDArray[np.uint8]:
+    """A share ``cfg["p"]`` of the crops saved as JPEG at a quality drawn from ``cfg["quality"]``
+    (low, high) and read back: the blocks and ringing of a re-encoded upload."""
+    out = images.copy()
+    low, high = cfg["quality"]
+    for i in range(len(out)):
+        if rng.random() < cfg["p"]:
+            quality = int(rng.integers(low, high + 1))
+            _, encoded = cv2.imencode(".jpg", out[i][:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+            out[i] = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[:, :, ::-1]
+    return out
+
+
 def photometric(images: Batch, rng: np.random.Generator, cfg: dict[str, Any]) -> Batch:
     n = len(images)
     brightness = rng.uniform(1 - cfg["brightness"], 1 + cfg["brightness"], (n, 1, 1, 1))

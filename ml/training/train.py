@@ -111,7 +111,10 @@ class Batches(keras.utils.PyDataset):  # type: ignore[misc]
         cfg, rng = self.cfg, np.random.default_rng((self.seed, self.epoch, index))  # per batch: thread-safe
         if cfg.get("surroundings"):
             images = augment.surroundings(images, rng, cfg["surroundings"])
-        x = augment.photometric(augment.geometry(images, rng, cfg["augment"]).astype(np.float32), rng, cfg["augment"])
+        moved = augment.geometry(images, rng, cfg["augment"])
+        if cfg.get("jpeg"):
+            moved = augment.jpeg(moved, rng, cfg["jpeg"])
+        x = augment.photometric(moved.astype(np.float32), rng, cfg["augment"])
         if cfg["random_erasing"]["p"]:
             x = augment.random_erasing(x, rng, cfg["random_erasing"])
         if cfg["mixup"]["p"]:

@@ -17,6 +17,7 @@ from accounts.services import user_create, user_token
 from harness import photos
 
 PASSWORD = "correct horse battery 9"
+CONNECT_S = 10  # a websocket handshake's limit in tests: Channels' default, 1 s, is missed on a busy machine
 
 
 @pytest.fixture(autouse=True)

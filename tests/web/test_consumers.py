@@ -17,7 +17,7 @@ from ageweb.asgi import application
 from estimator.models import Prediction
 from estimator.predictions.services import prediction_create, prediction_delete, prediction_run
 from harness import photos
-from tests.web.conftest import upload
+from tests.web.conftest import CONNECT_S, upload
 
 # The consumer reads the database from its own thread, as in production: the test data
 # must be committed for it to see, hence transaction=True.
@@ -51,7 +51,7 @@ def test_it_sends_the_owner_the_prediction_on_connect(prediction: Prediction, us
     ws = communicator(prediction, user)
 
     async def scenario() -> None:
-        connected, _ = await ws.connect()
+        connected, _ = await ws.connect(timeout=CONNECT_S)
         assert connected
         message = await ws.receive_json_from(timeout=5)
         assert message["id"] == str(prediction.id)
@@ -65,7 +65,7 @@ def test_it_pushes_running_then_done_as_the_worker_goes(prediction: Prediction, 
     ws = communicator(prediction, user)
 
     async def scenario() -> None:
-        await ws.connect()
+        await ws.connect(timeout=CONNECT_S)
         await ws.receive_json_from(timeout=5)  # queued
         await database_sync_to_async(prediction_run)(prediction_id=prediction.id)
         running = await ws.receive_json_from(timeout=5)
@@ -84,7 +84,7 @@ def test_it_refuses_another_users_prediction(prediction: Prediction, other_user:
     ws = communicator(prediction, other_user)
 
     async def scenario() -> None:
-        connected, code = await ws.connect()
+        connected, code = await ws.connect(timeout=CONNECT_S)
         assert (connected, code) == (False, 4404)
 
     run(scenario)
@@ -94,7 +94,7 @@ def test_it_refuses_an_anonymous_visitor(prediction: Prediction) -> None:
     ws = communicator(prediction, None)
 
     async def scenario() -> None:
-        connected, code = await ws.connect()
+        connected, code = await ws.connect(timeout=CONNECT_S)
         assert (connected, code) == (False, 4404)
 
     run(scenario)
@@ -104,7 +104,7 @@ def test_it_refuses_a_page_from_another_site(prediction: Prediction, user: User)
     ws = communicator(prediction, user, origin=b"http://evil.example")
 
     async def scenario() -> None:
-        connected, _ = await ws.connect()
+        connected, _ = await ws.connect(timeout=CONNECT_S)
         assert not connected
 
     run(scenario)
@@ -114,7 +114,7 @@ def test_deleting_a_prediction_closes_its_open_websocket(prediction: Prediction,
     ws = communicator(prediction, user)
 
     async def scenario() -> None:
-        await ws.connect()
+        await ws.connect(timeout=CONNECT_S)
         await ws.receive_json_from(timeout=5)
         await database_sync_to_async(prediction_delete)(prediction=prediction)  # nobody else broadcasts
         output = await ws.receive_output(timeout=5)

@@ -20,6 +20,7 @@ from ageweb.asgi import application
 from estimator.live import frames
 from estimator.models import Prediction
 from harness import photos
+from tests.web.conftest import CONNECT_S
 from tests.web.test_consumers import session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,7 +58,7 @@ def by_session(user: User) -> Callable[[], WebsocketCommunicator]:
 
 async def closed_with(ws: WebsocketCommunicator) -> int:
     """The close code of a connection the server accepted and then closed."""
-    connected, _ = await ws.connect()
+    connected, _ = await ws.connect(timeout=CONNECT_S)
     assert connected
     message = await ws.receive_output(timeout=5)
     assert message["type"] == "websocket.close"
@@ -73,7 +74,7 @@ async def answer(ws: WebsocketCommunicator) -> dict[str, Any]:
 def test_a_program_with_a_token_gets_ages_for_a_frame(by_token: Connect) -> None:
     async def scenario() -> None:
         ws = by_token()
-        assert (await ws.connect())[0]
+        assert (await ws.connect(timeout=CONNECT_S))[0]
         await ws.send_to(bytes_data=FRAME)
         message = await answer(ws)
         assert message["type"] == "result" and message["seq"] == 0
@@ -93,7 +94,7 @@ def test_a_program_with_a_token_gets_ages_for_a_frame(by_token: Connect) -> None
 def test_a_browser_session_gets_ages_too(by_session: Connect) -> None:
     async def scenario() -> None:
         ws = by_session()
-        assert (await ws.connect())[0]
+        assert (await ws.connect(timeout=CONNECT_S))[0]
         await ws.send_to(bytes_data=FRAME)
         assert (await answer(ws))["type"] == "result"
         await ws.disconnect()
@@ -131,7 +132,7 @@ def test_a_session_from_another_site_is_refused(user: User) -> None:
 def test_a_bad_frame_gets_an_error_and_the_stream_goes_on(by_token: Connect, frame: bytes, code: str) -> None:
     async def scenario() -> None:
         ws = by_token()
-        await ws.connect()
+        await ws.connect(timeout=CONNECT_S)
         await ws.send_to(bytes_data=frame)
         error = await answer(ws)
         assert error["type"] == "error" and error["seq"] == 0 and error["code"] == code and error["message"]
@@ -145,7 +146,7 @@ def test_a_bad_frame_gets_an_error_and_the_stream_goes_on(by_token: Connect, fra
 def test_a_portrait_frame_of_1080x1920_is_accepted(by_token: Connect) -> None:
     async def scenario() -> None:
         ws = by_token()
-        await ws.connect()
+        await ws.connect(timeout=CONNECT_S)
         await ws.send_to(bytes_data=photos.face_photo(1080, 1920))
         assert (await answer(ws))["type"] == "result"
         await ws.disconnect()
@@ -158,7 +159,7 @@ def test_a_frame_that_cannot_be_decoded_gets_a_damaged_error(by_token: Connect, 
 
     async def scenario() -> None:
         ws = by_token()
-        await ws.connect()
+        await ws.connect(timeout=CONNECT_S)
         await ws.send_to(bytes_data=photos.truncated_jpeg())
         error = await answer(ws)
         assert (error["type"], error["seq"], error["code"]) == ("error", 0, "damaged")
@@ -170,7 +171,7 @@ def test_a_frame_that_cannot_be_decoded_gets_a_damaged_error(by_token: Connect, 
 def test_a_text_message_gets_an_error_without_a_frame_number(by_token: Connect) -> None:
     async def scenario() -> None:
         ws = by_token()
-        await ws.connect()
+        await ws.connect(timeout=CONNECT_S)
         await ws.send_to(text_data='{"hello": "there"}')
         error = await answer(ws)
         assert error["type"] == "error" and error["seq"] is None and error["code"] == "not_a_frame"
@@ -184,7 +185,7 @@ def test_a_text_message_gets_an_error_without_a_frame_number(by_token: Connect) 
 def test_a_client_that_waits_for_each_answer_gets_every_frame_answered(by_token: Connect) -> None:
     async def scenario() -> None:
         ws = by_token()
-        await ws.connect()
+        await ws.connect(timeout=CONNECT_S)
         for seq in range(5):
             await ws.send_to(bytes_data=FRAME)
             message = await answer(ws)
@@ -202,7 +203,7 @@ def test_a_fast_client_is_never_queued_behind_only_the_newest_frame_waits(
 
     async def scenario() -> None:
         ws = by_token()
-        await ws.connect()
+        await ws.connect(timeout=CONNECT_S)
         for _ in range(5):  # all sent while frame 0 is being estimated
             await ws.send_to(bytes_data=FRAME)
         answers = [await answer(ws) for _ in range(5)]
@@ -224,7 +225,7 @@ def test_a_frame_the_workers_never_answer_is_given_up_as_busy(by_token: Connect,
     async def scenario() -> None:
         with mock.patch("estimator.live.frames.frame_dispatch", mock.AsyncMock()):  # a lost frame
             ws = by_token()
-            await ws.connect()
+            await ws.connect(timeout=CONNECT_S)
             await ws.send_to(bytes_data=FRAME)
             error = await answer(ws)
         assert (error["type"], error["seq"], error["code"]) == ("error", 0, "busy")
@@ -245,7 +246,7 @@ def test_a_frame_whose_estimate_raises_is_answered_failed_at_once(
 
     async def scenario() -> None:
         ws = by_token()
-        await ws.connect()
+        await ws.connect(timeout=CONNECT_S)
         await ws.send_to(bytes_data=FRAME)
         error = await answer(ws)
         assert (error["type"], error["seq"], error["code"]) == ("error", 0, "failed")
@@ -263,7 +264,7 @@ def test_frames_go_through_the_celery_task_when_there_is_a_worker(by_token: Conn
     async def scenario() -> None:
         with mock.patch("estimator.live.tasks.frame_estimate", wraps=frames.frame_estimate) as spy:
             ws = by_token()
-            await ws.connect()
+            await ws.connect(timeout=CONNECT_S)
             await ws.send_to(bytes_data=FRAME)
             message = await answer(ws)
         assert message["type"] == "result" and len(message["faces"]) == 1
@@ -280,15 +281,15 @@ def test_a_user_may_have_two_live_streams_and_no_third(
 
     async def scenario() -> None:
         first, second = by_token(), by_session()
-        assert (await first.connect())[0] and (await second.connect())[0]
+        assert (await first.connect(timeout=CONNECT_S))[0] and (await second.connect(timeout=CONNECT_S))[0]
         assert await closed_with(by_token()) == 4409
         someone_else = for_other_user()
-        assert (await someone_else.connect())[0]
+        assert (await someone_else.connect(timeout=CONNECT_S))[0]
         await first.send_to(bytes_data=FRAME)
         assert (await answer(first))["type"] == "result"  # the refusal did not disturb the others
         await first.disconnect()
         again = by_token()  # a closed stream frees its place
-        assert (await again.connect())[0]
+        assert (await again.connect(timeout=CONNECT_S))[0]
         await again.send_to(bytes_data=FRAME)
         assert (await answer(again))["type"] == "result"
         for ws in (second, someone_else, again):
@@ -305,7 +306,7 @@ def test_more_messages_a_second_than_allowed_close_the_stream_with_4429(
 
     async def scenario() -> None:
         ws = by_token()
-        await ws.connect()
+        await ws.connect(timeout=CONNECT_S)
         for _ in range(3):
             await ws.send_to(**sent)
         messages = []
@@ -322,7 +323,7 @@ def test_text_messages_do_not_keep_an_idle_stream_open(by_token: Connect, settin
 
     async def scenario() -> None:
         ws = by_token()
-        await ws.connect()
+        await ws.connect(timeout=CONNECT_S)
         loop = asyncio.get_running_loop()
         started = loop.time()
         while loop.time() - started < 4:
@@ -342,7 +343,7 @@ def test_an_idle_stream_is_closed_with_4408(by_token: Connect, settings: Any) ->
 
     async def scenario() -> None:
         ws = by_token()
-        await ws.connect()
+        await ws.connect(timeout=CONNECT_S)
         message = await ws.receive_output(timeout=5)
         assert (message["type"], message["code"]) == ("websocket.close", 4408)
 
@@ -352,7 +353,7 @@ def test_an_idle_stream_is_closed_with_4408(by_token: Connect, settings: Any) ->
 def test_a_face_keeps_its_track_and_its_age_is_smoothed(by_token: Connect) -> None:
     async def scenario() -> None:
         ws = by_token()
-        await ws.connect()
+        await ws.connect(timeout=CONNECT_S)
         answers = []
         for _ in range(4):
             await ws.send_to(bytes_data=FRAME)
@@ -370,7 +371,7 @@ def test_a_face_keeps_its_track_and_its_age_is_smoothed(by_token: Connect) -> No
 def test_live_frames_are_never_stored(by_token: Connect) -> None:
     async def scenario() -> None:
         ws = by_token()
-        await ws.connect()
+        await ws.connect(timeout=CONNECT_S)
         for _ in range(3):
             await ws.send_to(bytes_data=FRAME)
             await answer(ws)
@@ -390,7 +391,7 @@ def test_answered_frames_are_counted_for_the_metrics(by_token: Connect) -> None:
 
     async def scenario() -> None:
         ws = by_token()
-        await ws.connect()
+        await ws.connect(timeout=CONNECT_S)
         for _ in range(2):
             await ws.send_to(bytes_data=FRAME)
             await answer(ws)

@@ -26,7 +26,7 @@ from ageweb.celery import app as celery_app
 from estimator.models import Prediction
 from estimator.predictions.services import prediction_create, prediction_run
 from harness import photos
-from tests.web.conftest import upload
+from tests.web.conftest import CONNECT_S, upload
 from tests.web.test_settings import PRODUCTION_ENV, django_setup
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +91,7 @@ def test_a_token_post_to_an_unknown_api_path_is_a_json_404_not_a_csrf_page(user:
 def test_an_unknown_websocket_path_is_closed_cleanly() -> None:
     async def scenario() -> None:
         ws = WebsocketCommunicator(application, "/ws/nothing-here/", headers=[(b"origin", b"http://localhost")])
-        connected, _ = await ws.connect()
+        connected, _ = await ws.connect(timeout=CONNECT_S)
         assert not connected  # a refused handshake (403), not a server error
 
     async_to_sync(scenario)()

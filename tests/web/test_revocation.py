@@ -23,7 +23,7 @@ from accounts.services import user_delete, user_token
 from ageweb.asgi import application
 from estimator.predictions.services import prediction_create
 from harness import photos
-from tests.web.conftest import PASSWORD, upload
+from tests.web.conftest import CONNECT_S, PASSWORD, upload
 from tests.web.test_consumers import communicator
 from tests.web.test_live import closed_with, token_client
 
@@ -122,7 +122,7 @@ def test_changing_my_password_closes_the_live_stream_my_token_opened(logged_in: 
 
     async def scenario() -> None:
         ws = connect()
-        assert (await ws.connect())[0]
+        assert (await ws.connect(timeout=CONNECT_S))[0]
         await database_sync_to_async(change_password)(logged_in)
         assert await closed_by_server(ws) == REVOKED
 
@@ -136,7 +136,7 @@ def test_deactivating_an_account_closes_its_result_page_websocket(user: User) ->
     ws = communicator(prediction, user)
 
     async def scenario() -> None:
-        assert (await ws.connect())[0]
+        assert (await ws.connect(timeout=CONNECT_S))[0]
         await ws.receive_json_from(timeout=5)
         await database_sync_to_async(deactivate)(user)
         assert await closed_by_server(ws) == REVOKED
@@ -150,7 +150,7 @@ def test_deleting_an_account_closes_its_live_stream(user: User) -> None:
 
     async def scenario() -> None:
         ws = connect()
-        assert (await ws.connect())[0]
+        assert (await ws.connect(timeout=CONNECT_S))[0]
         await database_sync_to_async(user_delete)(user=user)
         assert await closed_by_server(ws) == REVOKED
 
@@ -163,7 +163,7 @@ def test_another_users_password_change_leaves_my_live_stream_open(user: User, ot
 
     async def scenario() -> None:
         ws = connect()
-        assert (await ws.connect())[0]
+        assert (await ws.connect(timeout=CONNECT_S))[0]
         await database_sync_to_async(deactivate)(other_user)
         assert await ws.receive_nothing(timeout=0.5)
         await ws.disconnect()

@@ -150,12 +150,19 @@ REFINE_SIDE, REFINE_FACE = 160, 64
 
 class YuNetDetector:
     """OpenCV's YuNet face detector (``cv2.FaceDetectorYN``) finds the faces; dlib's 5-point
-    model places the eyes in each, as for HOG's faces.
+    model places the eyes in each.
 
     YuNet's own points barely follow a tilted head (a face turned 25 degrees in the image
-    gets eyes within 1-2 degrees of level), so the alignment comes from dlib's model, run
-    in the box YuNet's geometry maps to (:data:`YUNET_CENTRE`, :data:`YUNET_SIDE`): crops
-    are those the age model was trained on, whichever detector found the face.
+    gets eyes within 1-2 degrees of level), so the angle always comes from dlib's eyes.
+
+    With ``points`` (models whose spec says ``alignment: points``), a face is placed by
+    YuNet's five points (:data:`TEMPLATE`): its landmarks are dlib's eyes and nose, then the
+    five. With ``refine`` (uploads), the mirror image is searched too and each face's points
+    averaged with its twin's, then found again in an upright window at a fixed size
+    (:meth:`_refined`): the same face gets the same points wherever it falls, and a mirrored
+    face the mirrored points. Without ``points``, dlib runs in the box YuNet's geometry maps
+    to (:data:`YUNET_CENTRE`, :data:`YUNET_SIDE`) and the crop follows that box (models
+    trained on those crops).
 
     The image is scaled so that its longer side is at most ``detect_side`` before detection
     (YuNet finds faces from about 10 px of that copy). With ``only_above``, images whose
@@ -170,9 +177,10 @@ class YuNetDetector:
         only_above: int = 0,
         *,
         points: bool = False,
+        refine: bool = True,
     ) -> None:
         self.detect_side, self.min_score, self.model = detect_side, min_score, str(model)
-        self.only_above, self.points = only_above, points
+        self.only_above, self.points, self.refine = only_above, points, refine
         self._landmarks = LandmarkModel()
         self._local = threading.local()
 
@@ -213,6 +221,9 @@ class YuNetDetector:
         gray = _u8(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
         if not self.points:
             found = [self._landmarks.face(gray, _yunet_box(row), float(row[14])) for row in rows]
+            return sorted(found, key=lambda face: -face.score)
+        if not self.refine:  # one pass: the points as found (live video's budget)
+            found = [self._placed(gray, row[4:14], float(row[14]), mirror=False) for row in rows]
             return sorted(found, key=lambda face: -face.score)
         # The mirror image is searched too, and each face placed by its points averaged with
         # its twin's, then found again at a fixed size (:meth:`_refined`).

@@ -172,8 +172,10 @@ class Estimator:
         points = self.spec.alignment == "points"
         self.detector = detector or faces.upload_detector(points=points)
         # Live frames are searched on a 320-px copy: ~4x fewer pixels, and a face the age
-        # model can use (MIN_FACE) is still several times YuNet's smallest.
-        self.live_detector = faces.YuNetDetector(detect_side=LIVE_DETECT_SIDE, points=points)
+        # model can use (MIN_FACE) is still several times YuNet's smallest; their faces are
+        # placed by the points of that one pass (refining them, as uploads do, would double
+        # a frame's time).
+        self.live_detector = faces.YuNetDetector(detect_side=LIVE_DETECT_SIDE, points=points, refine=False)
         folder = ensemble_dir if ensemble_dir is not None else MODELS_DIR / ENSEMBLE
         self.members = [Model(d, runtime) for d in sorted(folder.glob("*")) if (d / "meta.json").exists()]
 

@@ -86,7 +86,9 @@ def jpeg(images: NDArray[np.uint8], rng: np.random.Generator, cfg: dict[str, Any
         if rng.random() < cfg["p"]:
             quality = int(rng.integers(low, high + 1))
             _, encoded = cv2.imencode(".jpg", out[i][:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-            out[i] = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[:, :, ::-1]
+            decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+            assert decoded is not None
+            out[i] = decoded[:, :, ::-1]
     return out
 
 

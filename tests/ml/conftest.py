@@ -76,7 +76,7 @@ def shipped_estimator(shipped_model: Path) -> Estimator:
 
 SERVING_DETECTORS = {  # as the shipped model's spec (alignment: points) has them made
     "uploads": lambda: faces.upload_detector(points=True),
-    "live": lambda: faces.YuNetDetector(detect_side=LIVE_DETECT_SIDE, points=True),
+    "live": lambda: faces.YuNetDetector(detect_side=LIVE_DETECT_SIDE, points=True, refine=False),
 }
 
 

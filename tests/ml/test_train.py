@@ -103,3 +103,15 @@ def test_the_schedule_warms_up_from_zero_or_starts_at_the_peak(warmup: int, firs
     cfg = train.load_config(CONFIG, [f"warmup_epochs={warmup}", "head_epochs=0", "epochs=2", "lr=5.0e-5"])
     train._compile(model, cfg, "finetune", steps=10)
     assert float(model.optimizer.learning_rate) == pytest.approx(first_rate, abs=1e-9)
+
+
+def test_jpeg_augmentation_re_encodes_the_share_it_is_given(tiny_faces: cache.FaceSet) -> None:
+    from ml.training import augment
+
+    images = tiny_faces.images[:8]
+    rng = np.random.default_rng(0)
+    assert np.array_equal(augment.jpeg(images, rng, {"p": 0.0, "quality": [40, 95]}), images)
+    changed = augment.jpeg(images, rng, {"p": 1.0, "quality": [40, 40]})
+    assert changed.shape == images.shape and changed.dtype == np.uint8
+    differences = np.abs(changed.astype(int) - images.astype(int)).mean(axis=(1, 2, 3))
+    assert (differences > 0.5).all() and (differences < 12).all()  # JPEG's loss, not another image

@@ -51,6 +51,7 @@ REDIS_URL = os.environ.get("AGEWEB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DB_CONNECT_S = 10  # the harness's own PostgreSQL connections: a server that never answers is an error
 STOP_S = 30  # SIGTERM to exit, for one process or all of a stack's at once; then SIGKILL
 KILLED_S = 10  # SIGKILL to gone
+STORE_STOP_S = 2  # the test object store: SIGTERM, then SIGKILL
 
 
 # The queues an inference worker reads, in one place (the reaper runs on "default").
@@ -197,8 +198,8 @@ class ObjectStore:
         return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
     def stop(self) -> None:
-        if self.process is not None:
-            _end(self.process, "SeaweedFS")
+        if self.process is not None:  # weed takes some 25 s to go on SIGTERM; its data is removed next
+            _end(self.process, "SeaweedFS", seconds=STORE_STOP_S)
         shutil.rmtree(self.folder / "data", ignore_errors=True)
 
 

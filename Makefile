@@ -133,7 +133,7 @@ container-test: setup-test
 UTKFACE ?= data/UTKFace.tar.gz
 RIVAL := .venv-rival
 
-.PHONY: rival train evaluate bench experiments report finetune
+.PHONY: rival train evaluate bench consistency experiments report finetune
 
 # The rival baseline in its own venv (it pins pillow<13): used by ml.studies.bench, ml.studies.evaluate --rival-save.
 rival: $(RIVAL)/.installed
@@ -165,6 +165,10 @@ evaluate: setup-train rival
 
 bench: setup-train rival
 	$(PY) -m ml.studies.bench
+
+# The same face, the same age: 200 test faces, each in a photo and nine variants of it, ours beside the rival's.
+consistency: setup-train rival
+	$(PY) -m ml.studies.consistency --data $(UTKFACE) --split test --faces 200 --rival --save docs/results/consistency.json
 
 # The ensemble members and the Table 3 / Table 4 runs (hours on this CPU; finished runs are skipped).
 experiments: setup-train

@@ -18,6 +18,7 @@ number of web servers behind nginx (``web_servers``) and of worker processes (``
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -29,8 +30,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -237,6 +239,21 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+@dataclass
+class Starting:
+    """A stack process started and not yet known to be ready."""
+
+    stack: Stack
+    ready: Callable[[], bool]
+    name: str
+    deadline: float
+    timeout: float
+
+    def wait(self) -> None:
+        """Until it is ready; StepTimeout naming it past its own deadline."""
+        self.stack._wait(self.ready, self.name, max(self.deadline - time.monotonic(), 0.0), named_timeout=self.timeout)
+
+
 class Stack:
     """The processes of one running site; start with :func:`running_stack`."""
 
@@ -319,9 +336,11 @@ class Stack:
         path = self.workdir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def start_worker(self, timeout: float = 180, *, number: int = 1) -> None:
+    def start_worker(self, timeout: float = 180, *, number: int = 1, wait: bool = True) -> Starting:
         """Inference worker ``number`` (1: "worker", then "worker-2", ...), each a Celery worker
-        with ``concurrency`` pool processes, as one machine of the worker pool."""
+        with ``concurrency`` pool processes, as one machine of the worker pool. With
+        ``wait=False`` it returns at once: :meth:`Starting.wait` waits for it (so that several
+        processes start at the same time)."""
         name, node = ("worker", self.name) if number == 1 else (f"worker-{number}", f"{self.name}-{number}")
         marker = len(self.log(name))
         self._spawn(name, [
@@ -330,9 +349,9 @@ class Stack:
             "--without-gossip", "--without-mingle", "--without-heartbeat",
             "-n", f"{node}@%h", "--loglevel", "INFO",
         ])  # fmt: skip
-        self._wait(lambda: " ready." in self.log(name)[marker:], name, timeout)
+        return self._starting(lambda: " ready." in self.log(name)[marker:], name, timeout, wait=wait)
 
-    def start_live_worker(self, timeout: float = 180) -> None:
+    def start_live_worker(self, timeout: float = 180, *, wait: bool = True) -> Starting:
         """A worker of its own for the "live" queue (live webcam frames), as `make worker` starts."""
         marker = len(self.log("live"))
         self._spawn("live", [
@@ -341,7 +360,7 @@ class Stack:
             "--without-gossip", "--without-mingle", "--without-heartbeat",
             "-n", f"{self.name}-live@%h", "--loglevel", "INFO",
         ])  # fmt: skip
-        self._wait(lambda: " ready." in self.log("live")[marker:], "live", timeout)
+        return self._starting(lambda: " ready." in self.log("live")[marker:], "live", timeout, wait=wait)
 
     def restart_worker(self, timeout: float = 180) -> None:
         """As compose restarts it: SIGTERM (a warm shutdown lets the current photo finish), then start."""
@@ -355,7 +374,7 @@ class Stack:
         ])  # fmt: skip
         self._wait(lambda: "beat: Starting..." in self.log("beat"), "beat", timeout)
 
-    def start_server(self, timeout: float = 60, *, number: int = 1) -> None:
+    def start_server(self, timeout: float = 60, *, number: int = 1, wait: bool = True) -> Starting:
         """App server ``number`` (1: "server" on ``port``, then "server-2", ... on ports of their own)."""
         app = "ageweb.asgi:application"
         while len(self.ports) < number:
@@ -373,7 +392,13 @@ class Stack:
             command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
                        "--no-access-log", "--ws", "websockets", "--timeout-graceful-shutdown", "5"]  # fmt: skip
         self._spawn(name, command, env)
-        self._wait(lambda: self._server_answers(f"http://127.0.0.1:{port}"), name, timeout)
+        return self._starting(lambda: self._server_answers(f"http://127.0.0.1:{port}"), name, timeout, wait=wait)
+
+    def _starting(self, ready: Callable[[], bool], name: str, timeout: float, *, wait: bool) -> Starting:
+        starting = Starting(self, ready, name, time.monotonic() + timeout, timeout)
+        if wait:
+            starting.wait()
+        return starting
 
     def _server_answers(self, url: str | None = None) -> bool:
         try:
@@ -483,7 +508,9 @@ class Stack:
         self.stop("redis")  # SIGTERM: Redis writes its AOF and exits
         self.start_redis()
 
-    def _wait(self, ready: Any, name: str, timeout: float) -> None:
+    def _wait(self, ready: Any, name: str, timeout: float, *, named_timeout: float | None = None) -> None:
+        """Until ``ready()``; StepTimeout after ``timeout`` s (reported as ``named_timeout``, the
+        step's whole limit, when some of it was spent before)."""
         deadline = time.monotonic() + timeout
         while not ready():
             process = self.processes[name]
@@ -491,7 +518,7 @@ class Stack:
                 raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log(name)[-4000:]}")
             if time.monotonic() > deadline:
                 detail = f"not ready; its log ends\n{self.log(name)[-4000:]}"
-                raise step_timeout(f"stack step 'start {name}'", timeout, detail)
+                raise step_timeout(f"stack step 'start {name}'", named_timeout or timeout, detail)
             time.sleep(0.2)
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = STOP_S) -> None:
@@ -517,11 +544,35 @@ class Stack:
     # database and redis
 
     def create_database(self) -> None:
+        """The stack's database, a copy of a migrated template (migrated once per set of
+        migrations on this server, which saves each stack its own migrate)."""
+        template = self._migrated_template()
         with psycopg.connect(self.pg_admin_url, autocommit=True, connect_timeout=DB_CONNECT_S) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        _run("migrate", [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], 300, cwd=ROOT, env=self.env)
+            conn.execute(f'CREATE DATABASE "{self.name}" TEMPLATE "{template}"')
         if self.store is not None:  # as compose's migrate service does
             _run("create_bucket", [sys.executable, "manage.py", "create_bucket"], 120, cwd=ROOT, env=self.env)
+
+    def _migrated_template(self) -> str:
+        files = sorted(ROOT.glob("*/migrations/*.py"))
+        digest = hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in files)).hexdigest()[:12]
+        template = f"ageweb_template_{digest}"
+        with psycopg.connect(self.pg_admin_url, autocommit=True, connect_timeout=DB_CONNECT_S) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (template,)).fetchone():
+                return template
+            building = f"{template}_{uuid.uuid4().hex[:6]}"
+            conn.execute(f'CREATE DATABASE "{building}"')
+            env = {**self.env, "DATABASE_URL": _with_database(self.pg_admin_url, building)}
+            _run("migrate", [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], 300, cwd=ROOT, env=env)
+            try:
+                conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{template}"')
+            except psycopg.errors.DuplicateDatabase:  # another stack made it meanwhile
+                conn.execute(f'DROP DATABASE "{building}"')
+            for (old,) in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'ageweb\\_template\\_%%' AND datname <> %s",
+                (template,),
+            ).fetchall():  # templates of migrations since changed
+                conn.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
+        return template
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.database_url, connect_timeout=DB_CONNECT_S) as conn:
@@ -577,15 +628,16 @@ def running_stack(
         if stack.store is not None:
             stack.store.start()
         stack.create_database()
+        starting = []  # the workers and web servers start side by side
         if workers:
-            for number in range(1, worker_processes + 1):
-                stack.start_worker(number=number)
-            stack.start_live_worker()
+            starting += [stack.start_worker(number=n, wait=False) for n in range(1, worker_processes + 1)]
+            starting.append(stack.start_live_worker(wait=False))
         if production:
             stack.collect_static()
             stack.start_beat()
-        for number in range(1, web_servers + 1):
-            stack.start_server(number=number)
+        starting += [stack.start_server(number=n, wait=False) for n in range(1, web_servers + 1)]
+        for process in starting:
+            process.wait()
         if production:
             stack.start_nginx()
         yield stack

@@ -41,7 +41,9 @@ def user_data_archive(*, owner: User) -> IO[bytes]:
 
 def _write(out: IO[bytes], owner: User) -> None:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        predictions = prediction_list(owner=owner).prefetch_related("faces__feedback", "faces__consent_records")
+        predictions = prediction_list(owner=owner).prefetch_related(
+            "faces__feedback", "faces__consent_records", "faces__shadows"
+        )
         exported = [_prediction_data(prediction, archive) for prediction in predictions]
         account = {"username": owner.username, "email": owner.email, "date_joined": owner.date_joined.isoformat()}
         views = [_photo_view_data(view) for view in photo_views_of(owner=owner)]
@@ -93,6 +95,11 @@ def _face_data(face: Face, archive: zipfile.ZipFile, stem: str) -> dict[str, Any
         "consent_history": [
             {"action": record.action, "consent_version": record.consent_version, "at": record.at}
             for record in face.consent_records.all()
+        ],
+        # Other model versions' estimates of this face, made only to compare versions (never shown)
+        "other_model_estimates": [
+            {"model_version": shadow.model_version, "age": shadow.age, "interval": [shadow.age_low, shadow.age_high]}
+            for shadow in face.shadows.all()
         ],
     }
 

@@ -66,3 +66,16 @@ def test_the_download_rate_counts_per_person(
     other = Client()
     other.force_login(other_user)
     assert other.get("/my-data/download/").status_code == 200
+
+
+def test_the_download_holds_other_model_versions_estimates_of_my_faces(logged_in: Client, user: User) -> None:
+    from estimator.models import ShadowFace
+
+    face = done_prediction(user).faces.get()
+    ShadowFace.objects.create(face=face, model_version="age101-candidate", age=33.5, age_low=27.0, age_high=41.0)
+    response = logged_in.get("/my-data/download/")
+    data = json.loads(zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).read("data.json"))
+    (exported,) = data["predictions"][0]["faces"]
+    assert exported["other_model_estimates"] == [
+        {"model_version": "age101-candidate", "age": 33.5, "interval": [27.0, 41.0]}
+    ]

@@ -38,9 +38,10 @@ from .rgb import to_rgb
 RGB = NDArray[np.uint8]
 ImageInput = bytes | str | Path | Image.Image | NDArray[Any]
 
-# Box side in original pixels below which a face is "too small": its 128-px crop would be
-# upscaled more than 1.5 times and the age is no longer reliable.
-MIN_FACE = 48
+# Box side in original pixels below which a face is "too small" to estimate. At 40-48 px
+# (150 test faces placed in photos, 2026-12-06) the MAE was 5.50 against 4.93 for the same
+# faces at 100 px and 5.18 at 56 px; smaller, it grows faster.
+MIN_FACE = 40
 YUNET_MODEL = Path(__file__).resolve().parent / "models" / "detectors" / "yunet_2026may.onnx"
 
 

@@ -13,8 +13,11 @@ Detectors share one interface, :class:`Detector`, and give :class:`Detection` s:
   age model was trained on its crops (meta.json ``"detector": "yunet"``).
 - :class:`CascadeDetector`: one detector's faces, then another's for those it missed.
 
-YuNet's box is mapped onto the box dlib's HOG detector draws (fitted on UTKFace), on which
-the first models were trained; HOG itself lives with the studies that still use it
+Where a crop goes (:func:`alignment_matrix`): for the shipped model (meta.json
+``"alignment": "points"``), the least-squares fit of YuNet's five points onto a
+mirror-symmetric :data:`TEMPLATE`, turned by dlib's eyes, to a fraction of a pixel; for
+models trained earlier, YuNet's box mapped onto the box dlib's HOG detector draws (fitted
+on UTKFace), turned by dlib's eyes. HOG itself lives with the studies that still use it
 (``ml.training.detectors``).
 """
 

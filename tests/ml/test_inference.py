@@ -33,9 +33,9 @@ def test_the_astronaut_gets_a_plausible_age(estimator: Estimator, astronaut: np.
     """Eileen Collins was about 40 in this photo. Her face is one the model is unsure of (its
     80% range spans some 40 years), and the age moves with the photo's encoding: the shipped
     model gives 24-38 for the same photo saved as JPEG at 75-100 or PNG (model card, "Stage
-    10" and "Mirrored crops"), so the age asserted is the median over those encodings (31.8
-    with crops placed by the box, 29.9 by the five points), and her age must lie in the 80%
-    range of nearly all of them."""
+    10" and "Mirrored crops"), so the age asserted is the median over those encodings (stage
+    10: 31.8 with crops placed by the box, 29.9 by the five points), and her age must lie in
+    the 80% range of nearly all of them."""
     estimates = [estimator.estimate(blob) for blob in _encodings(astronaut)]
     assert all(len(e.faces) == 1 for e in estimates)
     assert 28 <= float(np.median([e.faces[0].age for e in estimates])) <= 52

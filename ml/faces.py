@@ -207,16 +207,11 @@ class YuNetDetector:
             return np.zeros((0, 15))
         scale = min(1.0, self.detect_side / max(height, width))
         small = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        net = self._net()
-        net.setInputSize((small.shape[1], small.shape[0]))
-        _, rows = net.detect(np.ascontiguousarray(small[:, :, ::-1]))  # YuNet reads BGR
-        if rows is None:
-            return np.zeros((0, 15))
-        rows = rows.astype(np.float64)
+        rows = self.rows_at_scale(_u8(small))
         # The copy's pixel centres in the image's: (x + 0.5) / scale - 0.5; sides just scale.
         rows[:, :14] /= scale
         rows[:, [0, 1, *range(4, 14)]] += (1 / scale - 1) / 2
-        return np.asarray(rows, np.float64)
+        return rows
 
     def detect(self, rgb: RGB) -> list[Detection]:
         rows = self.rows(rgb)
@@ -227,28 +222,35 @@ class YuNetDetector:
             found = [self._landmarks.face(gray, _yunet_box(row), float(row[14])) for row in rows]
             return sorted(found, key=lambda face: -face.score)
         if not self.refine:  # one pass: the points as found (live video's budget)
-            found = [self._placed(gray, row[4:14], float(row[14]), mirror=False) for row in rows]
+            found = [self._placed(gray, row[4:14], float(row[14])) for row in rows]
             return sorted(found, key=lambda face: -face.score)
         # The mirror image is searched too, and each face placed by its points averaged with
         # its twin's, then found again at a fixed size (:meth:`_refined`).
         twins = _mirrored_rows(self.rows(np.ascontiguousarray(rgb[:, ::-1])), rgb.shape[1])
+        mirrored = np.ascontiguousarray(gray[:, ::-1])
         found = []
         for row in rows:
             twin = _twin(row, twins)
             points = row[4:14] if twin is None else (row[4:14] + twin[4:14]) / 2
-            found.append(self._refined(rgb, self._placed(gray, points, float(row[14]), mirror=True)))
+            found.append(self._refined(rgb, self._placed(gray, points, float(row[14]), mirrored=mirrored)))
         return sorted(found, key=lambda face: -face.score)
 
-    def _placed(self, gray: NDArray[np.uint8], points: NDArray[np.float64], score: float, *, mirror: bool) -> Detection:
+    def _placed(
+        self,
+        gray: NDArray[np.uint8],
+        points: NDArray[np.float64],
+        score: float,
+        *,
+        mirrored: NDArray[np.uint8] | None = None,
+    ) -> Detection:
         """A face from YuNet's five points (a row's 10 values), with dlib's eyes and nose found
-        in the square the points give (with ``mirror``, averaged with those found in the
-        mirror image)."""
+        in the square the points give (given ``gray``'s ``mirrored`` image, averaged with
+        those found there)."""
         placed = tuple((float(x), float(y)) for x, y in points.reshape(5, 2))
         x, y, side, _ = _template_box(placed)
         width = gray.shape[1]
         eyes = np.array(self._landmarks.face(gray, (x, y, side, side), 0.0).landmarks)
-        if mirror:
-            mirrored = np.ascontiguousarray(gray[:, ::-1])
+        if mirrored is not None:
             seen = np.array(self._landmarks.face(mirrored, (width - 1 - x - side, y, side, side), 0.0).landmarks)
             seen[:, 0] = width - 1 - seen[:, 0]
             eyes = (eyes + seen[[1, 0, 2]]) / 2
@@ -271,15 +273,17 @@ class YuNetDetector:
         rows = self.rows_at_scale(window)
         twins = _mirrored_rows(self.rows_at_scale(np.ascontiguousarray(window[:, ::-1])), REFINE_SIDE)
         middle = (REFINE_SIDE - 1) / 2
-        row = min(rows, key=lambda r: math.hypot(r[0] + r[2] / 2 - middle, r[1] + r[3] / 2 - middle), default=None)
-        if row is None or math.hypot(row[0] + row[2] / 2 - middle, row[1] + row[3] / 2 - middle) > REFINE_FACE / 4:
+        off = [math.hypot(r[0] + r[2] / 2 - middle, r[1] + r[3] / 2 - middle) for r in rows]
+        if not off or min(off) > REFINE_FACE / 4:  # not found again where it was: keep the first pass
             return face
+        row = rows[int(np.argmin(off))]
         twin = _twin(row, twins)
+        gray = _u8(cv2.cvtColor(window, cv2.COLOR_RGB2GRAY))
         inner = self._placed(
-            _u8(cv2.cvtColor(window, cv2.COLOR_RGB2GRAY)),
+            gray,
             row[4:14] if twin is None else (row[4:14] + twin[4:14]) / 2,
             face.score,
-            mirror=True,
+            mirrored=np.ascontiguousarray(gray[:, ::-1]),
         )
         points = np.array(inner.landmarks) @ matrix[:, :2].T + matrix[:, 2]  # window -> image
         x, y, side, _ = _template_box(tuple((float(a), float(b)) for a, b in points[3:]))
@@ -290,11 +294,11 @@ class YuNetDetector:
         )
 
     def rows_at_scale(self, rgb: RGB) -> NDArray[np.float64]:
-        """:meth:`rows` of a small image searched as it is (no copy, no ``only_above``)."""
+        """:meth:`rows` of an image searched as it is (no copy, no ``only_above``)."""
         net = self._net()
         net.setInputSize((rgb.shape[1], rgb.shape[0]))
-        _, rows = net.detect(np.ascontiguousarray(rgb[:, :, ::-1]))
-        return np.zeros((0, 15)) if rows is None else np.asarray(rows, np.float64)
+        _, rows = net.detect(np.ascontiguousarray(rgb[:, :, ::-1]))  # YuNet reads BGR
+        return np.zeros((0, 15)) if rows is None else np.array(rows, np.float64)
 
 
 def _mirrored_rows(rows: NDArray[np.float64], width: int) -> NDArray[np.float64]:

@@ -51,7 +51,7 @@ from ml import ages, faces
 from ml.inference import DEFAULT_MODEL, MODELS_DIR, Estimator
 from ml.studies import rival
 from ml.studies.evaluate import labelled_files
-from ml.studies.scenes import FACE_SHARE, photo_background, soft_mask
+from ml.studies.scenes import FACE_SHARE, paste, photo_background
 
 WIDTH, HEIGHT = 800, 600
 Affine = NDArray[np.float64]  # 2x3: a point of the original -> the same point in the variant
@@ -136,10 +136,7 @@ def original_photo(rng: np.random.Generator, chip: bytes) -> tuple[faces.RGB, tu
     canvas = photo_background(rng, WIDTH, HEIGHT).astype(np.float32)
     side = int(rng.integers(140, 261))
     x, y = int(rng.integers(40, WIDTH - side - 40)), int(rng.integers(40, HEIGHT - side - 40))
-    rgb = cv2.resize(faces.decode(chip), (side, side), interpolation=cv2.INTER_AREA)
-    mask = soft_mask(side)
-    region = canvas[y : y + side, x : x + side]
-    canvas[y : y + side, x : x + side] = region * (1 - mask) + rgb.astype(np.float32) * mask
+    paste(canvas, chip, x=x, y=y, side=side)
     return np.asarray(canvas, np.uint8), (x + (side - 1) / 2, y + (side - 1) / 2, side * FACE_SHARE)
 
 

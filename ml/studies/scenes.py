@@ -161,6 +161,14 @@ def soft_mask(side: int) -> NDArray[np.float32]:
     return np.asarray(np.minimum.outer(ramp, ramp), np.float32)[..., None]
 
 
+def paste(canvas: NDArray[np.float32], chip: bytes, *, x: int, y: int, side: int) -> None:
+    """The chip, resized to ``side``, blended into ``canvas`` at (x, y) with soft edges."""
+    rgb = cv2.resize(faces.decode(chip), (side, side), interpolation=cv2.INTER_AREA)
+    mask = soft_mask(side)
+    region = canvas[y : y + side, x : x + side]
+    canvas[y : y + side, x : x + side] = region * (1 - mask) + rgb.astype(np.float32) * mask
+
+
 def build_scene(rng: np.random.Generator, pool: list[tuple[data.Record, bytes]]) -> Scene:
     width, height = SIZES[rng.integers(len(SIZES))]
     canvas = photo_background(rng, width, height).astype(np.float32)
@@ -172,10 +180,7 @@ def build_scene(rng: np.random.Generator, pool: list[tuple[data.Record, bytes]])
         for _ in range(20):  # a place that overlaps no other chip
             x, y = int(rng.integers(width - side + 1)), int(rng.integers(height - side + 1))
             if all(_apart((x, y, side, side), p.box) for p in placed):
-                rgb = cv2.resize(faces.decode(chip), (side, side), interpolation=cv2.INTER_AREA)
-                mask = soft_mask(side)
-                region = canvas[y : y + side, x : x + side]
-                canvas[y : y + side, x : x + side] = region * (1 - mask) + rgb.astype(np.float32) * mask
+                paste(canvas, chip, x=x, y=y, side=side)
                 placed.append(Placed(record, chip, (x, y, side, side)))
                 break
     upright = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))

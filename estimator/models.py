@@ -56,6 +56,7 @@ class Prediction(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)  # times a worker started on it
     enqueued_at = models.DateTimeField(null=True, blank=True)  # last sent to the queue (the reaper's clock)
     claimed_by = models.CharField(max_length=255, blank=True)  # the Celery task id running it
+    claimed_on = models.CharField(max_length=255, blank=True)  # the Celery worker (node name) running it
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

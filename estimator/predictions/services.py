@@ -106,13 +106,14 @@ def prediction_enqueue(*, prediction_id: UUID) -> None:
         logger.exception("Could not queue prediction %s; the reaper will queue it again", prediction_id)
 
 
-def prediction_run(*, prediction_id: UUID, task_id: str | None = None) -> Prediction | None:
+def prediction_run(*, prediction_id: UUID, task_id: str | None = None, worker: str = "") -> Prediction | None:
     """Run the model on a queued prediction; a finished, deleted or taken one is left alone.
 
     ``task_id`` is the Celery task's id: a message redelivered after its worker died carries
-    the same id, and may take over the row that worker left running.
+    the same id, and may take over the row that worker left running. ``worker`` is the Celery
+    worker's node name, kept on the row while it runs (see :func:`predictions_take_back`).
     """
-    prediction = _prediction_claim(prediction_id, task_id)
+    prediction = _prediction_claim(prediction_id, task_id, worker=worker)
     if prediction is None:
         return None
     try:
@@ -140,7 +141,7 @@ def _running_is_stale(prediction: Prediction) -> bool:
     return prediction.started_at is None or prediction.started_at < deadline
 
 
-def _prediction_claim(prediction_id: UUID, task_id: str | None) -> Prediction | None:
+def _prediction_claim(prediction_id: UUID, task_id: str | None, *, worker: str) -> Prediction | None:
     with transaction.atomic():
         prediction = Prediction.objects.select_for_update().filter(pk=prediction_id).first()
         if prediction is None or prediction.is_finished:
@@ -156,7 +157,8 @@ def _prediction_claim(prediction_id: UUID, task_id: str | None) -> Prediction | 
         prediction.attempts += 1
         prediction.started_at = timezone.now()
         prediction.claimed_by = task_id or ""
-        prediction.save(update_fields=["status", "attempts", "started_at", "claimed_by"])
+        prediction.claimed_on = worker
+        prediction.save(update_fields=["status", "attempts", "started_at", "claimed_by", "claimed_on"])
         transaction.on_commit(partial(prediction_broadcast, prediction_id=prediction_id))
     return prediction
 
@@ -164,7 +166,7 @@ def _prediction_claim(prediction_id: UUID, task_id: str | None) -> Prediction | 
 def _prediction_release(prediction_id: UUID) -> None:
     """Back to queued, this attempt not counted: an outage is not the photo's fault."""
     Prediction.objects.filter(pk=prediction_id, status=Status.RUNNING).update(
-        status=Status.QUEUED, attempts=F("attempts") - 1, started_at=None, claimed_by=""
+        status=Status.QUEUED, attempts=F("attempts") - 1, started_at=None, claimed_by="", claimed_on=""
     )
 
 
@@ -247,26 +249,50 @@ def predictions_reap(*, limit: int = 1000) -> Reaped:
     now = timezone.now()
     waited = now - timedelta(seconds=settings.AGEWEB_REQUEUE_AFTER)
     stale = now - timedelta(seconds=settings.AGEWEB_RUNNING_STALE_AFTER)
-    requeue: list[UUID] = []
-    failed = 0
     with transaction.atomic():
         lost = Q(enqueued_at__lt=waited) | Q(enqueued_at__isnull=True, created_at__lt=waited)
         queued = Prediction.objects.select_for_update(skip_locked=True).filter(lost, status=Status.QUEUED)
-        requeue += list(queued.values_list("pk", flat=True)[:limit])
-        running = Prediction.objects.select_for_update(skip_locked=True).filter(
-            status=Status.RUNNING, started_at__lt=stale
-        )
-        for pk, attempts in running.values_list("pk", "attempts")[:limit]:
-            if attempts >= settings.AGEWEB_MAX_ATTEMPTS:
-                prediction_fail(prediction_id=pk, reason=WORKER_KEPT_DYING)
-                failed += 1
-            else:
-                requeue.append(pk)
-        Prediction.objects.filter(pk__in=requeue).update(status=Status.QUEUED, enqueued_at=now)
-        for pk in requeue:
-            transaction.on_commit(partial(prediction_enqueue, prediction_id=pk))
-    if requeue or failed:
-        logger.warning("Reaper: queued %d predictions again, failed %d", len(requeue), failed)
+        requeue = list(queued.values_list("pk", flat=True)[:limit])
+        reaped = _running_requeue(Q(started_at__lt=stale), queued=requeue, limit=limit)
+    if reaped.requeued or reaped.failed:
+        logger.warning("Reaper: queued %d predictions again, failed %d", reaped.requeued, reaped.failed)
+    return reaped
+
+
+def predictions_take_back(*, worker: str, limit: int = 1000) -> Reaped:
+    """What ``worker`` was running when it died, queued again (or failed, its attempts used).
+
+    Called as the worker starts: a worker killed whole (its container or machine) leaves its
+    photos running and their messages unacknowledged for the broker's visibility timeout.
+    Started again under the same node name, it knows that none of them runs any more, and
+    takes them back at once instead of after the reaper's ``AGEWEB_RUNNING_STALE_AFTER``.
+    Node names must be unique among running workers (Celery's default, ``celery@`` and the
+    host name, is, one worker per host or container).
+    """
+    if not worker:
+        return Reaped(requeued=0, failed=0)
+    with transaction.atomic():
+        reaped = _running_requeue(Q(claimed_on=worker), queued=[], limit=limit)
+    if reaped.requeued or reaped.failed:
+        logger.warning("%s took back %d predictions it was running when it stopped, failed %d",
+                       worker, reaped.requeued, reaped.failed)  # fmt: skip
+    return reaped
+
+
+def _running_requeue(which: Q, *, queued: list[UUID], limit: int) -> Reaped:
+    """Inside a transaction: the running rows ``which`` selects are queued again with ``queued``
+    (the messages go after the commit), or failed once they have used all their attempts."""
+    requeue, failed = list(queued), 0
+    running = Prediction.objects.select_for_update(skip_locked=True).filter(which, status=Status.RUNNING)
+    for pk, attempts in running.values_list("pk", "attempts")[:limit]:
+        if attempts >= settings.AGEWEB_MAX_ATTEMPTS:
+            prediction_fail(prediction_id=pk, reason=WORKER_KEPT_DYING)
+            failed += 1
+        else:
+            requeue.append(pk)
+    Prediction.objects.filter(pk__in=requeue).update(status=Status.QUEUED, enqueued_at=timezone.now(), claimed_on="")
+    for pk in requeue:
+        transaction.on_commit(partial(prediction_enqueue, prediction_id=pk))
     return Reaped(requeued=len(requeue), failed=failed)
 
 

@@ -10,13 +10,13 @@ from uuid import UUID
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connections
 
 from ..loader import load_estimator
 from .retention import photos_delete_expired
-from .services import StorageUnavailable, prediction_fail, prediction_run, predictions_reap
+from .services import StorageUnavailable, prediction_fail, prediction_run, predictions_reap, predictions_take_back
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def predict_age(self: Any, prediction_id: str) -> None:
     """
     pk = UUID(prediction_id)
     try:
-        prediction_run(prediction_id=pk, task_id=self.request.id)
+        prediction_run(prediction_id=pk, task_id=self.request.id, worker=self.request.hostname or "")
     except SoftTimeLimitExceeded:
         prediction_fail(prediction_id=pk, reason=TOO_SLOW)
     except DATABASE_DOWN as error:
@@ -62,6 +62,18 @@ def reap_stale_predictions() -> dict[str, int]:
     """Run by Celery beat (``CELERY_BEAT_SCHEDULE``): nothing stays queued or running for good."""
     reaped = predictions_reap()
     return {"requeued": reaped.requeued, "failed": reaped.failed}
+
+
+@worker_ready.connect
+def take_back_what_died_with_this_worker(sender: Any, **kwargs: Any) -> None:
+    """A worker started again under its node name queues again, at once, the photos it was
+    running when it was killed whole (``predictions_take_back``); the reaper is the fallback."""
+    try:
+        predictions_take_back(worker=sender.hostname)
+    except DATABASE_DOWN as error:  # the reaper queues them later
+        logger.warning("Could not take back this worker's unfinished photos: %s", error)
+    finally:
+        connections.close_all()  # the pool processes have forked already; none inherits it
 
 
 @worker_process_init.connect

@@ -151,17 +151,29 @@ class Project:
         return command + [str(part) for part in spec.get("command", [])]
 
     def start(self, *, timeout: float = 300) -> dict[str, float]:
-        """Every service in order, each once what it depends on is ready; seconds to ready for each."""
+        """As ``compose up --wait``: each service starts as soon as what it depends on meets its
+        condition (services that do not wait for each other start side by side), then every
+        service with a health check is waited for; seconds from the start to ready for each."""
         for volume in self.config.get("volumes", {}):
             self._engine("volume", "create", "--label", f"{LABEL}={self.name}", f"{self.name}_{volume}")
-        timings = {}
+        began, deadline = time.monotonic(), time.monotonic() + timeout
+        pending, met, timings = self.order(), set[tuple[str, str]](), {}
+        while pending:
+            for service in list(pending):
+                needs = set(self._depends(service).items())
+                met |= {need for need in needs - met if need[0] not in pending and self._meets(*need)}
+                if needs <= met:
+                    subprocess.run(self.run_command(service), check=True, capture_output=True, text=True)
+                    pending.remove(service)
+            if pending and time.monotonic() > deadline:
+                waiting = {s: sorted(n for n, _ in set(self._depends(s).items()) - met) for s in pending}
+                raise TimeoutError(f"not started after {timeout} s, waiting for: {waiting}")
+            if pending:
+                time.sleep(0.5)
         for service in self.order():
-            for needed, condition in self._depends(service).items():
-                self.await_condition(needed, condition, timeout)
-            started = time.monotonic()
-            subprocess.run(self.run_command(service), check=True, capture_output=True, text=True)
-            self.await_condition(service, "service_healthy" if self.has_healthcheck(service) else "", timeout)
-            timings[service] = time.monotonic() - started
+            condition = "service_healthy" if self.has_healthcheck(service) else ""
+            self.await_condition(service, condition, max(deadline - time.monotonic(), 1.0))
+            timings[service] = time.monotonic() - began
         return timings
 
     def has_healthcheck(self, service: str) -> bool:
@@ -170,21 +182,22 @@ class Project:
     def await_condition(self, service: str, condition: str, timeout: float) -> None:
         """Wait as compose waits: for exit 0, for the health check to pass, or not at all."""
         deadline = time.monotonic() + timeout
-        while True:
-            if condition == "service_completed_successfully":
-                state = self.state(service)
-                if state["Status"] == "exited":
-                    if state["ExitCode"] != 0:
-                        raise RuntimeError(f"{service} exited with {state['ExitCode']}:\n{self.logs(service)}")
-                    return
-            elif condition == "service_healthy":
-                if self.healthy(service):
-                    return
-            else:
-                return
+        while not self._meets(service, condition):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{service} not {condition} after {timeout} s:\n{self.logs(service)}")
-            time.sleep(1)
+            time.sleep(0.5)
+
+    def _meets(self, service: str, condition: str) -> bool:
+        """``service`` meets compose's ``condition`` now: exited 0, healthy, or (any other) started;
+        RuntimeError if it was to complete and exited otherwise."""
+        if condition == "service_completed_successfully":
+            state = self.state(service)
+            if state["Status"] == "exited" and state["ExitCode"] != 0:
+                raise RuntimeError(f"{service} exited with {state['ExitCode']}:\n{self.logs(service)}")
+            return bool(state["Status"] == "exited")
+        if condition == "service_healthy":
+            return self.healthy(service)
+        return True
 
     def healthy(self, service: str) -> bool:
         """The service's compose health check passes now (run with exec in its container)."""

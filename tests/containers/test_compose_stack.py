@@ -277,6 +277,9 @@ def test_a_worker_container_killed_during_work_loses_nothing(site: Site) -> None
     assert all(len(s["faces"]) == 9 for s in statuses)
     retried = site.app_sql("SELECT max(attempts) FROM estimator_prediction WHERE status = 'done'")
     assert retried[0][0] >= 2  # the photo that was running when its worker died ran again
+    # taken back by the worker as it started again, not by the reaper half a minute later
+    log = site.project.logs("worker", tail=500)
+    assert re.search(r"took back [1-9]\d* predictions it was running when it stopped", log), log[-3000:]
 
 
 def test_a_restarted_web_container_keeps_sessions(site: Site) -> None:

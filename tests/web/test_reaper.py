@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import User
 from estimator.models import Prediction
 from estimator.predictions import services, tasks
-from estimator.predictions.services import prediction_create, prediction_run, predictions_reap
+from estimator.predictions.services import prediction_create, prediction_run, predictions_reap, predictions_take_back
 from harness import photos
 from tests.web.conftest import upload
 
@@ -95,6 +95,50 @@ def test_the_reaper_leaves_fresh_and_finished_work_alone(user: User) -> None:
     assert predictions_reap() == services.Reaped(requeued=0, failed=0)
 
 
+def test_a_prediction_remembers_the_worker_running_it(user: User) -> None:
+    prediction = queued(user)
+    with (
+        mock.patch.object(services, "load_estimator", side_effect=RuntimeError("killed mid-photo")),
+        pytest.raises(RuntimeError),
+    ):
+        prediction_run(prediction_id=prediction.id, task_id="task-a", worker="celery@box-1")
+    prediction.refresh_from_db()
+    assert (prediction.status, prediction.claimed_on) == (Status.RUNNING, "celery@box-1")
+
+
+def test_a_worker_started_again_takes_back_at_once_only_what_it_was_running(
+    user: User, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    mine, worn_out, other, done = queued(user), queued(user), queued(user), queued(user)
+    just_now = timezone.now()  # far inside the reaper's deadline
+    age(mine, status=Status.RUNNING, attempts=1, started_at=just_now, claimed_by="t1", claimed_on="celery@box-1")
+    age(worn_out, status=Status.RUNNING, attempts=settings.AGEWEB_MAX_ATTEMPTS, started_at=just_now,
+        claimed_by="t2", claimed_on="celery@box-1")  # fmt: skip
+    age(other, status=Status.RUNNING, attempts=1, started_at=just_now, claimed_by="t3", claimed_on="celery@box-2")
+    age(done, status=Status.DONE, claimed_on="celery@box-1")
+    assert predictions_reap() == services.Reaped(requeued=0, failed=0)  # too early for the reaper
+    with django_capture_on_commit_callbacks(execute=True):  # eager Celery: the requeued task runs
+        assert predictions_take_back(worker="celery@box-1") == services.Reaped(requeued=1, failed=1)
+    statuses = {p.pk: (p.status, p.attempts) for p in Prediction.objects.all()}
+    assert statuses[mine.pk] == (Status.DONE, 2)
+    assert statuses[worn_out.pk][0] == Status.FAILED
+    assert statuses[other.pk] == (Status.RUNNING, 1)  # another worker's, alive as far as anyone knows
+    assert statuses[done.pk][0] == Status.DONE
+    assert predictions_take_back(worker="") == services.Reaped(requeued=0, failed=0)
+
+
+def test_the_worker_takes_back_its_photos_when_it_is_ready(user: User) -> None:
+    prediction = queued(user)
+    age(prediction, status=Status.RUNNING, attempts=1, started_at=timezone.now(), claimed_on="celery@box-1")
+    with mock.patch.object(tasks, "predictions_take_back", wraps=predictions_take_back) as take_back:
+        from celery.signals import worker_ready
+
+        worker_ready.send(sender=mock.Mock(hostname="celery@box-1"))
+    take_back.assert_called_once_with(worker="celery@box-1")
+    prediction.refresh_from_db()
+    assert prediction.status != Status.RUNNING
+
+
 def test_beat_runs_the_reaper_every_interval(settings: Any) -> None:
     entry = settings.CELERY_BEAT_SCHEDULE["reap-stale-predictions"]
     assert entry["task"] == tasks.reap_stale_predictions.name == "estimator.tasks.reap_stale_predictions"
@@ -107,11 +151,11 @@ def test_a_task_that_finds_the_database_down_is_retried_not_failed(user: User) -
     real = services.prediction_run
     calls: list[str | None] = []
 
-    def down_once(*, prediction_id: Any, task_id: str | None = None) -> Any:
+    def down_once(*, prediction_id: Any, task_id: str | None = None, worker: str = "") -> Any:
         calls.append(task_id)
         if len(calls) == 1:
             raise OperationalError("connection refused")  # what Django raises when PostgreSQL restarts
-        return real(prediction_id=prediction_id, task_id=task_id)
+        return real(prediction_id=prediction_id, task_id=task_id, worker=worker)
 
     with mock.patch("estimator.predictions.tasks.prediction_run", side_effect=down_once):
         tasks.predict_age.apply(args=[str(prediction.id)], task_id="task-1", throw=False)

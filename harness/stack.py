@@ -53,7 +53,6 @@ REDIS_URL = os.environ.get("AGEWEB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DB_CONNECT_S = 10  # the harness's own PostgreSQL connections: a server that never answers is an error
 STOP_S = 30  # SIGTERM to exit, for one process or all of a stack's at once; then SIGKILL
 KILLED_S = 10  # SIGKILL to gone
-STORE_STOP_S = 2  # the test object store: SIGTERM, then SIGKILL
 
 
 # The queues an inference worker reads, in one place (the reaper runs on "default").
@@ -143,6 +142,7 @@ class ObjectStore:
         self.endpoint = f"http://127.0.0.1:{self.ports['s3']}"
         self.access_key, self.secret_key = f"stack{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
         self.process: subprocess.Popen[bytes] | None = None
+        self.launched = 0.0
 
     @property
     def env(self) -> dict[str, str]:
@@ -154,6 +154,12 @@ class ObjectStore:
         }  # fmt: skip
 
     def start(self, timeout: float = 60) -> None:
+        self.launch()
+        self.wait_writable(timeout)
+
+    def launch(self) -> None:
+        """Start SeaweedFS and return at once (:meth:`wait_writable` waits for it: its parts take
+        seconds to join, time a stack spends starting its other processes)."""
         (self.folder / "data").mkdir(parents=True, exist_ok=True)
         identity = {"name": "ageweb", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
                     "actions": ["Admin", "Read", "List", "Tagging", "Write"]}  # fmt: skip
@@ -168,7 +174,12 @@ class ObjectStore:
         ]  # fmt: skip
         log = open(self.folder / "weed.log", "ab")  # noqa: SIM115 (closed with the process)
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
+        self.launched = time.monotonic()
+
+    def wait_writable(self, timeout: float = 60) -> None:
+        """Until the bucket exists and takes a write; StepTimeout ``timeout`` s after the launch."""
+        assert self.process is not None, "launch() first"
+        deadline = self.launched + timeout
         while not self._writable():  # no event to await: SeaweedFS takes seconds to join its parts
             log_text = (self.folder / "weed.log").read_text(errors="replace")[-4000:]
             if self.process.poll() is not None:
@@ -200,8 +211,8 @@ class ObjectStore:
         return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
     def stop(self) -> None:
-        if self.process is not None:  # weed takes some 25 s to go on SIGTERM; its data is removed next
-            _end(self.process, "SeaweedFS", seconds=STORE_STOP_S)
+        if self.process is not None:  # SIGKILL: weed takes some 25 s to go on SIGTERM, and its data goes next
+            _end(self.process, "SeaweedFS", sig=signal.SIGKILL, seconds=KILLED_S)
         shutil.rmtree(self.folder / "data", ignore_errors=True)
 
 
@@ -367,12 +378,25 @@ class Stack:
         self.stop("worker", timeout=60)
         self.start_worker(timeout)
 
-    def start_beat(self, timeout: float = 60) -> None:
+    def start_beat(self, timeout: float = 60, *, wait: bool = True) -> Starting:
         schedule = self.workdir / "celerybeat-schedule"
+        marker = len(self.log("beat"))
         self._spawn("beat", [
             sys.executable, "-m", "celery", "-A", "ageweb", "beat", "--loglevel", "INFO", "--schedule", str(schedule),
         ])  # fmt: skip
-        self._wait(lambda: "beat: Starting..." in self.log("beat"), "beat", timeout)
+        return self._starting(lambda: "beat: Starting..." in self.log("beat")[marker:], "beat", timeout, wait=wait)
+
+    def relaunch(self, *, stop: list[str], start: list[str], env: dict[str, str]) -> None:
+        """Stop the processes ``stop`` together, make ``env`` the stack's environment, then start
+        ``start`` ("server", "worker", "beat") side by side and wait for them all."""
+        self.stop_all(stop)
+        self.env.clear()
+        self.env.update(env)
+        starters: dict[str, Callable[..., Starting]] = {
+            "server": self.start_server, "worker": self.start_worker, "beat": self.start_beat,
+        }  # fmt: skip
+        for starting in [starters[name](wait=False) for name in start]:
+            starting.wait()
 
     def start_server(self, timeout: float = 60, *, number: int = 1, wait: bool = True) -> Starting:
         """App server ``number`` (1: "server" on ``port``, then "server-2", ... on ports of their own)."""
@@ -549,8 +573,6 @@ class Stack:
         template = self._migrated_template()
         with psycopg.connect(self.pg_admin_url, autocommit=True, connect_timeout=DB_CONNECT_S) as conn:
             conn.execute(f'CREATE DATABASE "{self.name}" TEMPLATE "{template}"')
-        if self.store is not None:  # as compose's migrate service does
-            _run("create_bucket", [sys.executable, "manage.py", "create_bucket"], 120, cwd=ROOT, env=self.env)
 
     def _migrated_template(self) -> str:
         files = sorted(ROOT.glob("*/migrations/*.py"))
@@ -626,8 +648,10 @@ def running_stack(
             stack.start_postgres()
             stack.start_redis()
         if stack.store is not None:
-            stack.store.start()
+            stack.store.launch()  # its bucket is made as it comes up (compose's migrate makes it there)
         stack.create_database()
+        if stack.store is not None:
+            stack.store.wait_writable()
         starting = []  # the workers and web servers start side by side
         if workers:
             starting += [stack.start_worker(number=n, wait=False) for n in range(1, worker_processes + 1)]

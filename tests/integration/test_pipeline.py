@@ -83,9 +83,9 @@ def test_a_task_waits_in_redis_until_a_worker_starts(fake_stack: Stack) -> None:
 
 def test_a_task_survives_its_worker_process_being_killed(fake_stack: Stack) -> None:
     person = client(fake_stack)
-    fake_stack.stop("worker")
-    fake_stack.env["AGEWEB_FAKE_DELAY"] = "5"  # long enough to kill the process mid-task
-    fake_stack.start_worker()
+    saved = dict(fake_stack.env)
+    # long enough to kill the process mid-task
+    fake_stack.relaunch(stop=["worker"], start=["worker"], env={**saved, "AGEWEB_FAKE_DELAY": "3"})
     try:
         prediction_id = person.upload(photos.face_photo()).json()["id"]
         wait_for_status(person, prediction_id, "running")
@@ -96,9 +96,7 @@ def test_a_task_survives_its_worker_process_being_killed(fake_stack: Stack) -> N
         assert fake_stack.sql("SELECT attempts FROM estimator_prediction WHERE id = %s", prediction_id) == [(2,)]
         assert len(result["faces"]) == 1  # rerun replaced, not duplicated
     finally:
-        fake_stack.stop("worker")
-        fake_stack.env["AGEWEB_FAKE_DELAY"] = "0.5"
-        fake_stack.start_worker()
+        fake_stack.relaunch(stop=["worker"], start=["worker"], env=saved)
 
 
 def test_a_task_killed_by_the_hard_time_limit_is_failed_by_the_reaper(fake_stack: Stack) -> None:
@@ -109,25 +107,15 @@ def test_a_task_killed_by_the_hard_time_limit_is_failed_by_the_reaper(fake_stack
         "AGEWEB_MAX_ATTEMPTS": "1",
     }  # fmt: skip
     saved = dict(fake_stack.env)
-    fake_stack.stop("worker")
-    fake_stack.stop("server")  # Celery stamps the time limits into the message: the publisher's settings count
-    fake_stack.env.update(fast_limits)
-    fake_stack.start_server()
-    fake_stack.start_worker()
-    fake_stack.start_beat()
+    # The server too: Celery stamps the time limits into the message, so the publisher's settings count.
+    fake_stack.relaunch(stop=["worker", "server"], start=["server", "worker", "beat"], env={**saved, **fast_limits})
     try:
         prediction_id = person.upload(photos.face_photo()).json()["id"]
         wait_for_status(person, prediction_id, "failed", timeout=90)  # without the reaper: "running" for good
         assert person.get(prediction_id)["failure_reason"] == WORKER_KEPT_DYING
         assert "Hard time limit (2" in fake_stack.log("worker")  # it was the hard limit that stopped it
     finally:
-        fake_stack.stop("beat")
-        fake_stack.stop("worker")
-        fake_stack.stop("server")
-        fake_stack.env.clear()
-        fake_stack.env.update(saved)
-        fake_stack.start_server()
-        fake_stack.start_worker()
+        fake_stack.relaunch(stop=["beat", "worker", "server"], start=["server", "worker"], env=saved)
 
 
 def test_a_task_lost_with_redis_is_queued_again_by_the_reaper(fake_stack: Stack) -> None:
@@ -138,19 +126,14 @@ def test_a_task_lost_with_redis_is_queued_again_by_the_reaper(fake_stack: Stack)
     broker = redis.Redis.from_url(fake_stack.redis_url)
     assert broker.delete(queue) == 1  # what a Redis restart without persistence does to a waiting task
     saved = dict(fake_stack.env)
-    fake_stack.env.update({"AGEWEB_REQUEUE_AFTER": "2", "AGEWEB_REAPER_INTERVAL": "1"})
     marker = len(fake_stack.log("worker"))
-    fake_stack.start_worker()
-    fake_stack.start_beat()
+    fast_reaper = {**saved, "AGEWEB_REQUEUE_AFTER": "2", "AGEWEB_REAPER_INTERVAL": "1"}
+    fake_stack.relaunch(stop=[], start=["worker", "beat"], env=fast_reaper)
     try:
         assert person.watch(prediction_id, timeout=60)[-1]["status"] == "done"
         assert "Reaper: queued 1 predictions again" in fake_stack.log("worker")[marker:]
     finally:
-        fake_stack.stop("beat")
-        fake_stack.stop("worker")
-        fake_stack.env.clear()
-        fake_stack.env.update(saved)
-        fake_stack.start_worker()
+        fake_stack.relaunch(stop=["beat", "worker"], start=["worker"], env=saved)
 
 
 def signal_pid(pid: int) -> None:

@@ -120,7 +120,12 @@ def test_weighted_sources_are_drawn_in_proportion(export: Path) -> None:
 
 
 def test_fine_tuning_starts_from_the_shipped_model_and_names_its_releases(
-    export: Path, second_export: Path, shipped_model: Path, tmp_path: Path, astronaut: NDArray[np.uint8]
+    export: Path,
+    second_export: Path,
+    shipped_model: Path,
+    tmp_path: Path,
+    astronaut: NDArray[np.uint8],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Fast: 32-px crops, one epoch of two steps, only the last block and the head trained.
     overrides = [
@@ -147,7 +152,11 @@ def test_fine_tuning_starts_from_the_shipped_model_and_names_its_releases(
     best = train.train(cfg, sources.train, val_set=sources.val, run_dir=tmp_path / "run", weights=sources.weights)
     history = (tmp_path / "run" / "history.csv").read_text().splitlines()
     assert len(history) == 2  # one epoch of 8 // 4 = 2 steps
+    # The LiteRT conversion on the way out is test_train's; this export is scored on Keras.
+    converted: list[Path] = []
+    monkeypatch.setattr(train.litert, "convert_to_litert", converted.append)
     out = train.export(best, cfg, out_dir=tmp_path / "export", metrics={"val_mae": 1.0}, releases=sources.releases)
+    assert converted == [out.parent]
     meta = json.loads((out.parent / "meta.json").read_text())
     assert [(r["release"], r["hash"]) for r in meta["releases"]] == [(1, f"{1:064x}"), (2, f"{2:064x}")]
     assert "release 1" in meta["trained_on"] and "release 2" in meta["trained_on"]

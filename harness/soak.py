@@ -29,6 +29,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -311,8 +312,8 @@ def soak(
               f" beat, private PostgreSQL :{stack.pg_port} and Redis :{stack.redis_port} (AOF); estimator {estimator};"
               f" started in {stack_start_s:.1f} s", flush=True)  # fmt: skip
         soakers = [Soaker(number, stack.base_url, tally, wait_s=wait_s, until=until) for number in range(clients)]
-        for soaker in soakers:
-            soaker.sign_up()
+        with ThreadPoolExecutor(len(soakers)) as pool:  # side by side: each sign-up hashes a password
+            list(pool.map(Soaker.sign_up, soakers))
         load_began = time.monotonic()
         sign_up_s = load_began - began - stack_start_s
         load(stack, tally, soakers, uploads=uploads, until=until, restart_s=worker_restart_s)

@@ -238,6 +238,12 @@ def unreachable_services() -> str | None:
     return None
 
 
+def _migrations_digest() -> str:
+    """Names the migrated template database and the seed cluster: a change of migrations makes new ones."""
+    files = sorted(ROOT.glob("*/migrations/*.py"))
+    return hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in files)).hexdigest()[:12]
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -407,6 +413,7 @@ class Stack:
         env = {}
         if self.server == "gunicorn":  # production: gunicorn with uvicorn workers, as compose runs it
             env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
+            env["GUNICORN_GRACEFUL_TIMEOUT"] = "5"  # as uvicorn's below: open websockets hold a stop 5 s at most
             self.env.setdefault("FORWARDED_ALLOW_IPS", "127.0.0.1")  # nginx's address, and only it
             command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), app]
         elif self.server == "daphne":
@@ -474,14 +481,32 @@ class Stack:
         return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
     def start_postgres(self) -> None:
+        """A private cluster: a copy of the seed (a cluster holding the migrated template, made
+        once per set of migrations), which saves each stack an initdb and a migrate."""
         if self.pg_data is None:
             self.pg_data = Path(tempfile.mkdtemp(prefix="ageweb-pg-"))  # outside the workdir: owned by postgres
             if os.geteuid() == 0:
                 shutil.chown(self.pg_data, "postgres", "postgres")
-            initdb = [str(_pg_tool("initdb")), "-D", str(self.pg_data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                      "--no-sync"]  # fmt: skip
-            _run("initdb", self._as_postgres(initdb), 120, capture_output=True)
+            seed = ROOT / ".cache" / f"pg-seed-{_migrations_digest()}"
+            if not seed.exists():
+                self._make_seed(seed)
+            _run("copy the seed cluster", ["cp", "-a", f"{seed}/.", str(self.pg_data)], 120)
         self._pg_ctl("start")
+
+    def _make_seed(self, seed: Path) -> None:
+        assert self.pg_data is not None
+        initdb = [str(_pg_tool("initdb")), "-D", str(self.pg_data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                  "--no-sync"]  # fmt: skip
+        _run("initdb", self._as_postgres(initdb), 120, capture_output=True)
+        self._pg_ctl("start")
+        self._migrated_template()
+        self._pg_ctl("stop", "-m", "fast")
+        (self.pg_data / "server.log").unlink(missing_ok=True)
+        for old in seed.parent.glob("pg-seed-*"):  # seeds of migrations since changed
+            shutil.rmtree(old, ignore_errors=True)
+        building = seed.with_name(f"{seed.name}.{uuid.uuid4().hex[:6]}")
+        _run("keep the seed cluster", ["cp", "-a", str(self.pg_data), str(building)], 120)
+        building.rename(seed)
 
     def _pg_ctl(self, action: str, *extra: str) -> None:
         """pg_ctl waits (-w) at most 60 s for each of the stop and the start that ``action`` makes."""
@@ -575,9 +600,7 @@ class Stack:
             conn.execute(f'CREATE DATABASE "{self.name}" TEMPLATE "{template}"')
 
     def _migrated_template(self) -> str:
-        files = sorted(ROOT.glob("*/migrations/*.py"))
-        digest = hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in files)).hexdigest()[:12]
-        template = f"ageweb_template_{digest}"
+        template = f"ageweb_template_{_migrations_digest()}"
         with psycopg.connect(self.pg_admin_url, autocommit=True, connect_timeout=DB_CONNECT_S) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (template,)).fetchone():
                 return template

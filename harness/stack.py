@@ -18,6 +18,7 @@ number of web servers behind nginx (``web_servers``) and of worker processes (``
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -238,6 +239,9 @@ def unreachable_services() -> str | None:
     return None
 
 
+_collected_static: Path | None = None  # see Stack.collect_static
+
+
 def _migrations_digest() -> str:
     """Names the migrated template database and the seed cluster: a change of migrations makes new ones."""
     files = sorted(ROOT.glob("*/migrations/*.py"))
@@ -438,8 +442,16 @@ class Stack:
             return False
 
     def collect_static(self) -> None:
-        command = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
-        _run("collectstatic", command, 180, cwd=ROOT, env=self.env)
+        """collectstatic into this stack's STATIC_ROOT: once per process, then copies (the files
+        do not change while the tests run)."""
+        global _collected_static
+        if _collected_static is None:
+            folder = Path(tempfile.mkdtemp(prefix="ageweb-static-"))
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            command = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
+            _run("collectstatic", command, 180, cwd=ROOT, env={**self.env, "STATIC_ROOT": str(folder)})
+            _collected_static = folder
+        shutil.copytree(_collected_static, self.env["STATIC_ROOT"], dirs_exist_ok=True)
 
     def start_nginx(self, timeout: float = 30) -> None:
         """Debian's nginx with the compose file's server block, on a port, prefix and pid of its own."""
@@ -680,8 +692,8 @@ def running_stack(
             starting += [stack.start_worker(number=n, wait=False) for n in range(1, worker_processes + 1)]
             starting.append(stack.start_live_worker(wait=False))
         if production:
+            starting.append(stack.start_beat(wait=False))
             stack.collect_static()
-            stack.start_beat()
         starting += [stack.start_server(number=n, wait=False) for n in range(1, web_servers + 1)]
         for process in starting:
             process.wait()

@@ -48,7 +48,13 @@ class Prediction(models.Model):
     thumbnail = models.FileField(upload_to=prediction_thumbnail_path, blank=True)  # for the history page
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Upload"
+        LIVE = "live", "Live frame"  # kept from the live page: its faces are found as live frames' are
+
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.UPLOAD)
     failure_reason = models.TextField(blank=True)
     model_version = models.CharField(max_length=100, blank=True)
     model_versions = models.JSONField(default=dict, blank=True)  # each model's name -> version

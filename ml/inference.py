@@ -218,6 +218,13 @@ class Estimator:
         carries its ``appearance``, which the stream's tracker follows it by."""
         return self._estimate(image, self.live_detector, with_ensemble=False)
 
+    def estimate_kept_frame(self, image: faces.ImageInput) -> Estimate:
+        """A live frame kept as a photo: its faces found and placed as :meth:`estimate_frame`
+        finds them, with the ensemble as :meth:`estimate` gives it, so that each face gets the
+        age the live stream gave it in that frame (the uploads' refined search places crops a
+        little differently)."""
+        return self._estimate(image, self.live_detector, with_ensemble=True)
+
     def _estimate(self, image: faces.ImageInput, detector: faces.Detector, *, with_ensemble: bool) -> Estimate:
         rgb = faces.decode(image)
         found = detector.detect(rgb)

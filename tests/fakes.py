@@ -77,6 +77,12 @@ class Fake:
         self.version: str = meta.get("version", MODEL_VERSION)
         self.age = float(meta.get("fake_age", 38.0))
 
+    def estimate(self, image: bytes) -> Estimate:
+        raise NotImplementedError
+
+    def estimate_kept_frame(self, image: bytes) -> Estimate:
+        return self.estimate(image)
+
     def estimate_faces(
         self, image: bytes, *, located: Sequence[tuple[Sequence[float], Sequence[tuple[float, float]]]]
     ) -> list[FaceEstimate]:

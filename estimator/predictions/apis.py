@@ -79,7 +79,11 @@ class PredictionListCreateApi(generics.ListAPIView[Prediction]):
         serializer = PredictionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            created = prediction_create(owner=request_user(request), image=serializer.validated_data["image"])
+            created = prediction_create(
+                owner=request_user(request),
+                image=serializer.validated_data["image"],
+                source=serializer.validated_data["source"],
+            )
         except DjangoValidationError as error:  # the photo was refused: say so under its field
             raise ValidationError({"image": error.messages}, code=error.code) from None
         except TooManyUnfinished as error:

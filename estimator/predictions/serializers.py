@@ -128,8 +128,9 @@ class PredictionSerializer(serializers.ModelSerializer[Prediction]):
         model = Prediction
         fields = [
             "id", "status", "message", "failure_reason", "width", "height", "model_version", "model_versions", "faces",
-            "too_small", "image_url", "thumbnail_url", "page_url", "created_at", "started_at", "finished_at",
+            "too_small", "image_url", "thumbnail_url", "page_url", "created_at", "started_at", "finished_at", "source",
         ]  # fmt: skip
+        read_only_fields = ["source"]
 
     def _url(self, path: str) -> str:
         request = self.context.get("request")
@@ -153,3 +154,9 @@ class PredictionSerializer(serializers.ModelSerializer[Prediction]):
 
 class PredictionCreateSerializer(serializers.Serializer[Any]):
     image = serializers.FileField(help_text="A photo: JPEG, PNG, WebP, GIF (still), BMP or TIFF; at most 10 MB.")
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # DRF pops declared fields off the class
+        choices=Prediction.Source.choices,
+        default=Prediction.Source.UPLOAD,
+        help_text='"live": a frame the live stream scored, kept; its faces are found as the live stream found them, '
+        'so it gets the age the live page showed for it. Default "upload".',
+    )

@@ -68,14 +68,17 @@ class TooManyUnfinished(Exception):
         )
 
 
-def prediction_create(*, owner: User, image: File[bytes]) -> Prediction:
-    """Validate and store an uploaded photo, then queue it for the model once committed.
+def prediction_create(*, owner: User, image: File[bytes], source: str = Prediction.Source.UPLOAD) -> Prediction:
+    """Validate and store an uploaded photo, then queue it for the model once committed;
+    ``source`` "live": a frame kept from the live stream, whose faces are found as live frames' are.
 
     Refuses (``TooManyUnfinished``) when the owner already has the most unfinished
     predictions one user may, so that nobody can fill the shared queue alone.
     """
     clean = image_clean(image_read(image))
-    prediction = Prediction(owner=owner, width=clean.width, height=clean.height, enqueued_at=timezone.now())
+    prediction = Prediction(
+        owner=owner, width=clean.width, height=clean.height, enqueued_at=timezone.now(), source=source
+    )
     prediction.image.save("photo.jpg", ContentFile(clean.jpeg), save=False)
     prediction.thumbnail.save("thumbnail.jpg", ContentFile(clean.thumbnail), save=False)
     try:
@@ -127,7 +130,11 @@ def prediction_run(*, prediction_id: UUID, task_id: str | None = None, worker: s
         raise StorageUnavailable(str(error)) from error
     serving = model_serving()  # once: one version estimates the whole photo
     try:
-        estimate = load_estimator(serving.active).estimate(data)
+        estimator = load_estimator(serving.active)
+        if prediction.source == Prediction.Source.LIVE:
+            estimate = estimator.estimate_kept_frame(data)
+        else:
+            estimate = estimator.estimate(data)
     except ValueError:  # ml.inference.ImageError is a ValueError
         logger.warning("The estimator refused prediction %s", prediction_id, exc_info=True)
         prediction_fail(prediction_id=prediction_id, reason=MODEL_COULD_NOT_READ)

@@ -34,6 +34,9 @@
   let stream = null, socket = null, facing = "user", running = false;
   let sentAt = 0, inFlight = false, lastFaces = [], frameSize = [FRAME_WIDTH, 480];
   let answers = [], latencies = [], retry = 0, retryTimer = null;
+  // The frame in flight, and the last one the server answered: "Keep this frame" keeps that
+  // very frame (the ages on screen are its ages), not a later picture from the camera.
+  let sentBlob = null, scoredBlob = null;
   const grab = document.createElement("canvas");
 
   function setState(state, text) { status.dataset.state = state; status.textContent = text; }
@@ -91,7 +94,7 @@
     clearTimeout(retryTimer);
     if (socket) { socket.onclose = null; socket.close(1000); socket = null; }
     if (stream) stream.getTracks().forEach((track) => track.stop());
-    stream = null; inFlight = false; lastFaces = []; answers = []; latencies = [];
+    stream = null; inFlight = false; lastFaces = []; answers = []; latencies = []; sentBlob = scoredBlob = null;
     stage.hidden = true;
     show("start", true); show("stop", false); show("keep", false); show("flip", false);
     setState("off", "Camera off");
@@ -134,6 +137,7 @@
     grab.toBlob((blob) => {
       if (!socket || socket.readyState !== WebSocket.OPEN) { inFlight = false; return; }
       sentAt = performance.now();
+      sentBlob = blob;
       socket.send(blob);
     }, "image/jpeg", 0.8);
   }
@@ -142,6 +146,7 @@
     const now = performance.now();
     if (message.type === "result") {
       inFlight = false;
+      scoredBlob = sentBlob;
       latencies.push(now - sentAt); if (latencies.length > 15) latencies.shift();
       answers.push(now); while (answers.length && now - answers[0] > 2000) answers.shift();
       lastFaces = message.faces;
@@ -210,35 +215,39 @@
   }
 
   function keepFrame() {
+    if (scoredBlob) { keep(scoredBlob, "live"); return; }
     if (!video.videoWidth) return;
-    const canvas = document.createElement("canvas");
+    const canvas = document.createElement("canvas");  // nothing scored yet: the camera's picture
     canvas.width = video.videoWidth;
     canvas.height = video.videoHeight;
     canvas.getContext("2d").drawImage(video, 0, 0);
+    canvas.toBlob((blob) => keep(blob, "upload"), "image/jpeg", 0.92);
+  }
+
+  async function keep(blob, source) {
     buttons.keep.disabled = true;
-    canvas.toBlob(async (blob) => {
-      const form = new FormData();
-      form.append("image", blob, "live.jpg");
-      try {
-        const response = await fetch(page.dataset.keepUrl, {
-          method: "POST", body: form, credentials: "same-origin", headers: { "X-CSRFToken": page.dataset.csrf },
-        });
-        const body = await response.json();
-        kept.replaceChildren();
-        if (response.ok) {
-          const link = document.createElement("a");
-          link.href = body.page_url;
-          link.textContent = "see its result";
-          kept.append("Frame kept as a prediction: ", link, ".");
-        } else {
-          kept.textContent = "The frame could not be kept: " + body.error.message;
-        }
-      } catch (error) {
-        kept.textContent = "The frame could not be kept: the server did not answer.";
+    const form = new FormData();
+    form.append("image", blob, "live.jpg");
+    form.append("source", source);
+    try {
+      const response = await fetch(page.dataset.keepUrl, {
+        method: "POST", body: form, credentials: "same-origin", headers: { "X-CSRFToken": page.dataset.csrf },
+      });
+      const body = await response.json();
+      kept.replaceChildren();
+      if (response.ok) {
+        const link = document.createElement("a");
+        link.href = body.page_url;
+        link.textContent = "see its result";
+        kept.append("Frame kept as a prediction: ", link, ".");
+      } else {
+        kept.textContent = "The frame could not be kept: " + body.error.message;
       }
-      kept.hidden = false;
-      buttons.keep.disabled = false;
-    }, "image/jpeg", 0.92);
+    } catch (error) {
+      kept.textContent = "The frame could not be kept: the server did not answer.";
+    }
+    kept.hidden = false;
+    buttons.keep.disabled = false;
   }
 
   buttons.start.addEventListener("click", start);

@@ -169,6 +169,9 @@ def test_a_person_goes_live_and_sees_an_age_follow_the_face(chromium: Any, real_
     page.click("#stream-kept a")
     age = expect_result(page, "result-live-kept.png")
     assert re.fullmatch(r"\d{1,3} years", age)
+    # the frame the stream scored, kept as a live frame (its faces found as the stream found them)
+    kept = page.url.rstrip("/").rsplit("/", 1)[-1]
+    assert real_stack.sql("SELECT source, width FROM estimator_prediction WHERE id = %s", kept) == [("live", 640)]
     page.close()
 
 

@@ -70,6 +70,23 @@ def test_the_faces_an_estimate_found_are_scored_again_to_the_same_ages(
     assert estimator.estimate_faces(astronaut_jpeg, located=[]) == []
 
 
+def test_a_kept_live_frame_gets_each_face_the_age_the_live_stream_gave_it(
+    estimator: Estimator, astronaut: np.ndarray
+) -> None:
+    frame = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(astronaut[:, ::-1])).resize((384, 384)).save(frame, "JPEG", quality=80)
+    live, kept = estimator.estimate_frame(frame.getvalue()), estimator.estimate_kept_frame(frame.getvalue())
+    assert len(live.faces) == len(kept.faces) == 1
+    assert kept.faces[0].box == live.faces[0].box and kept.faces[0].age == live.faces[0].age
+    assert kept.faces[0].distribution == live.faces[0].distribution
+    if estimator.members:  # and the result page's 8 groups, as an upload's
+        assert kept.faces[0].ensemble_groups is not None and live.faces[0].ensemble_groups is None
+    # The uploads' search (mirrored and refined points) places the crop a little differently:
+    # a kept frame scored as an upload would not show the live stream's age.
+    upload = estimator.estimate(frame.getvalue())
+    assert upload.faces[0].distribution != live.faces[0].distribution
+
+
 def test_a_photo_without_faces_gives_an_empty_list(estimator: Estimator) -> None:
     from skimage import data
 

@@ -61,11 +61,11 @@ def short_version(obj: Prediction | Feedback) -> str:
 @admin.register(Prediction)
 class PredictionAdmin(ReadOnlyMixin, admin.ModelAdmin[Prediction]):
     list_display = ["photo_id", "owner", "status", short_version, "created_at", "finished_at"]
-    list_filter = ["status", "model_version", "created_at"]
+    list_filter = ["status", "source", "model_version", "created_at"]
     search_fields = ["id", "owner__username", "owner__email"]
     readonly_fields = [
-        "owner", "width", "height", "status", "failure_reason", "model_version", "model_versions",
-        "too_small", "attempts", "claimed_by", "enqueued_at", "created_at", "started_at", "finished_at",
+        "owner", "source", "width", "height", "status", "failure_reason", "model_version", "model_versions",
+        "too_small", "attempts", "claimed_by", "claimed_on", "enqueued_at", "created_at", "started_at", "finished_at",
     ]  # fmt: skip
     exclude = ["image", "thumbnail"]
     inlines = [FaceInline]

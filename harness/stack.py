@@ -516,6 +516,7 @@ class Stack:
         (self.pg_data / "server.log").unlink(missing_ok=True)
         for old in seed.parent.glob("pg-seed-*"):  # seeds of migrations since changed
             shutil.rmtree(old, ignore_errors=True)
+        seed.parent.mkdir(parents=True, exist_ok=True)
         building = seed.with_name(f"{seed.name}.{uuid.uuid4().hex[:6]}")
         _run("keep the seed cluster", ["cp", "-a", str(self.pg_data), str(building)], 120)
         building.rename(seed)

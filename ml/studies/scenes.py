@@ -76,6 +76,7 @@ SIZE_BANDS = ((0, 60), (60, 120), (120, 300), (300, 10_000))
 STYLES = ("faded", "portrait")  # how a chip is composited into a scene (compose)
 GAP = 0.2  # the least gap between two chips' squares, a share of the larger side (no chip abuts another)
 HALO = (1.5, 1.7)  # portrait: the oval a chip's surroundings fill, width and height in chip sides
+WORK_SIDE = 256  # portrait: larger chips' surroundings are made at this size and enlarged
 HALO_FADE = 0.4  # portrait: past the oval they fade into the background over this share of its size
 # EXIF orientation -> how the stored pixels are turned from upright (PIL's transpose).
 ORIENTATIONS = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
@@ -203,7 +204,7 @@ def paste_portraits(canvas: NDArray[np.float32], chips: Sequence[tuple[bytes, tu
         rgb = cv2.resize(faces.decode(chip), (side, side), interpolation=cv2.INTER_AREA).astype(np.float32)
         squares.append((rgb, x, y, side))
         pad = math.ceil((max(HALO) * (1 + HALO_FADE) - 1) * side / 2) + 1
-        around, alpha, distance = surroundings(rgb, pad)
+        around, alpha, distance = _surroundings_of_any_size(rgb, pad)
         top, left = max(y - pad, 0), max(x - pad, 0)
         bottom, right = min(y + side + pad, canvas.shape[0]), min(x + side + pad, canvas.shape[1])
         cut = (slice(top - y + pad, bottom - y + pad), slice(left - x + pad, right - x + pad))
@@ -215,6 +216,30 @@ def paste_portraits(canvas: NDArray[np.float32], chips: Sequence[tuple[bytes, tu
     canvas[:] = canvas * (1 - cover) + mixed * cover
     for rgb, x, y, side in squares:
         canvas[y : y + side, x : x + side] = rgb
+
+
+def _surroundings_of_any_size(
+    rgb: NDArray[np.float32], pad: int
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    """:func:`surroundings`, made on a copy WORK_SIDE px a side for a larger chip and enlarged
+    (a large chip is itself a 200-px chip enlarged, and its surroundings are blurred): the
+    same look at a tenth of the time for the largest faces."""
+    side = rgb.shape[0]
+    if side <= WORK_SIDE:
+        return surroundings(rgb, pad)
+    small_pad = math.ceil(pad * WORK_SIDE / side)
+    small = np.asarray(cv2.resize(rgb, (WORK_SIDE, WORK_SIDE), interpolation=cv2.INTER_AREA), np.float32)
+    parts = surroundings(small, small_pad)
+    large = round((WORK_SIDE + 2 * small_pad) * side / WORK_SIDE)
+    start = (large - side - 2 * pad) // 2
+    window = slice(start, start + side + 2 * pad)
+    around, alpha, distance = (
+        np.asarray(cv2.resize(part, (large, large), interpolation=cv2.INTER_LINEAR), np.float32).reshape(
+            large, large, -1
+        )[window, window]
+        for part in parts
+    )
+    return around, alpha, distance[..., 0]
 
 
 def surroundings(

@@ -133,7 +133,7 @@ container-test: setup-test
 UTKFACE ?= data/UTKFace.tar.gz
 RIVAL := .venv-rival
 
-.PHONY: rival train evaluate bench consistency experiments report finetune
+.PHONY: rival train evaluate bench consistency scenes experiments report finetune
 
 # The rival baseline in its own venv (it pins pillow<13): used by ml.studies.bench, ml.studies.evaluate --rival-save.
 rival: $(RIVAL)/.installed
@@ -169,6 +169,11 @@ bench: setup-train rival
 # The same face, the same age: 200 test faces, each in a photo and nine variants of it, ours beside the rival's.
 consistency: setup-train rival
 	$(PY) -m ml.studies.consistency --data $(UTKFACE) --split test --faces 200 --rival --save docs/results/consistency.json
+
+# Test faces in 1,000 photo-like scenes, through the uploads' whole pipeline, each beside its chip alone:
+# portrait compositing and a phone camera's light, blur, noise and JPEG (ml/studies/scenes.py).
+scenes: setup-train
+	$(PY) -m ml.studies.scenes --data $(UTKFACE) --split test --photos 1000 --seed 0 --save docs/results/scenes.json
 
 # The ensemble members and the Table 3 / Table 4 runs (hours on this CPU; finished runs are skipped).
 experiments: setup-train

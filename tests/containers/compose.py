@@ -159,9 +159,13 @@ class Project:
         began, deadline = time.monotonic(), time.monotonic() + timeout
         pending, met, timings = self.order(), set[tuple[str, str]](), {}
         while pending:
+            looked: set[tuple[str, str]] = set()  # each condition asked once a round, whoever waits for it
             for service in list(pending):
                 needs = set(self._depends(service).items())
-                met |= {need for need in needs - met if need[0] not in pending and self._meets(*need)}
+                for need in needs - met - looked:
+                    looked.add(need)
+                    if need[0] not in pending and self._meets(*need):
+                        met.add(need)
                 if needs <= met:
                     subprocess.run(self.run_command(service), check=True, capture_output=True, text=True)
                     pending.remove(service)

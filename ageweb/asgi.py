@@ -6,6 +6,7 @@ the local settings explicitly.
 """
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -17,6 +18,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from accounts.websocket_auth import TokenOrSessionAuth  # noqa: E402
+from estimator.dispatch import settle  # noqa: E402
 from estimator.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -27,10 +29,21 @@ class NoSuchPath(WebsocketConsumer):  # type: ignore[misc]
         self.close()
 
 
+async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The server's start and stop (ASGI lifespan): before its event loop ends, the stop waits
+    for photos and frames still being estimated in this process (``make run``), whose answers
+    would otherwise wait for good on a loop that no longer runs, and hold up the process's exit."""
+    while (await receive())["type"] != "lifespan.shutdown":
+        await send({"type": "lifespan.startup.complete"})
+    await settle()
+    await send({"type": "lifespan.shutdown.complete"})
+
+
 routes = [*websocket_urlpatterns, re_path(r"", NoSuchPath.as_asgi())]
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": TokenOrSessionAuth(URLRouter(routes)),
+        "lifespan": lifespan,
     }
 )

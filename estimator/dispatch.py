@@ -8,7 +8,10 @@ In-process, the thread is started from the ASGI server's event loop, so the task
 channel-layer messages are delivered on that loop, where the in-memory channel layer and
 the page's websocket live (a plain thread would post them to a loop nobody listens on).
 Uploads get one thread, so photos run one at a time; live frames get a pool of their own,
-so a frame never waits behind a photo.
+so a frame never waits behind a photo. That loop must outlive the work: a message posted
+to a loop that has stopped waits for good, and so would the thread posting it, and the
+process at its exit. The server's shutdown therefore awaits :func:`settle` (the ASGI
+lifespan in ``ageweb.asgi``), and so does a test before its event loop ends.
 """
 
 from __future__ import annotations
@@ -54,6 +57,14 @@ async def _start(work: Any, lane: Lane) -> None:
     task = asyncio.create_task(run(work))
     _running.add(task)
     task.add_done_callback(_running.discard)
+
+
+async def settle() -> None:
+    """Return once the work this event loop started in-process has finished, work started
+    while waiting included (a frame that came in meanwhile). Nothing to wait for on Celery."""
+    loop = asyncio.get_running_loop()
+    while mine := [task for task in _running if task.get_loop() is loop]:
+        await asyncio.wait(mine)  # not gather: cancelling the wait leaves the work be
 
 
 def _run(work: Any) -> None:

@@ -17,6 +17,7 @@ from PIL import Image
 from accounts.models import User
 from accounts.services import user_token
 from ageweb.asgi import application
+from estimator import dispatch
 from estimator.live import frames
 from estimator.models import Prediction
 from harness import photos
@@ -30,7 +31,17 @@ FRAME = photos.face_photo()
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    async_to_sync(scenario)()
+    """Run ``scenario`` on an event loop of its own, which ends only once the frames it sent
+    have been estimated: a frame's answer posted to an ended loop would wait for good, and
+    hold up the end of the test run."""
+
+    async def then_settle() -> None:
+        try:
+            await scenario()
+        finally:
+            await dispatch.settle()
+
+    async_to_sync(then_settle)()
 
 
 @pytest.fixture(autouse=True)

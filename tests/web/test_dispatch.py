@@ -14,7 +14,7 @@ from ageweb.asgi import application
 from estimator import dispatch
 
 RELEASE = threading.Event()
-POSTED: list[tuple[str, asyncio.AbstractEventLoop]] = []
+posted: list[tuple[str, asyncio.AbstractEventLoop]] = []
 
 
 @shared_task(name="tests.dispatch.wait_then_post")
@@ -25,13 +25,13 @@ def wait_then_post(tag: str) -> None:
 
 
 async def _post(tag: str) -> None:
-    POSTED.append((tag, asyncio.get_running_loop()))
+    posted.append((tag, asyncio.get_running_loop()))
 
 
 def test_the_servers_stop_waits_for_work_started_in_process_and_its_message_reaches_the_loop(settings: Any) -> None:
     settings.AGEWEB_RUN_TASKS_IN_PROCESS = True
     RELEASE.clear()
-    POSTED.clear()
+    posted.clear()
 
     async def server_started_and_stopped() -> None:
         server = ApplicationCommunicator(application, {"type": "lifespan"})
@@ -43,7 +43,7 @@ def test_the_servers_stop_waits_for_work_started_in_process_and_its_message_reac
         assert await server.receive_nothing(0.3)  # the photo is still being estimated
         RELEASE.set()
         assert await server.receive_output(10) == {"type": "lifespan.shutdown.complete"}
-        assert POSTED == [("photo", asyncio.get_running_loop())]  # posted before the loop ended
+        assert posted == [("photo", asyncio.get_running_loop())]  # posted before the loop ended
 
     async_to_sync(server_started_and_stopped)()
 

@@ -65,7 +65,8 @@ from tqdm import tqdm
 
 from ml import ages, data, faces
 from ml.inference import DEFAULT_MODEL, MODELS_DIR, Estimate, Estimator, FaceEstimate
-from ml.studies import camera, report
+from ml import camera
+from ml.studies import report
 from ml.studies.evaluate import labelled_files, summarise
 from ml.training import detectors
 

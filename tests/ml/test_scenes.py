@@ -15,7 +15,8 @@ from PIL import Image
 
 from ml import data, faces
 from ml.inference import Estimator
-from ml.studies import camera, scenes
+from ml import camera
+from ml.studies import scenes
 from ml.studies.evaluate import labelled_files
 from ml.training import detectors
 

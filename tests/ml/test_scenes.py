@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ml import data, faces
+from ml import camera, data, faces
 from ml.inference import Estimator
-from ml import camera
 from ml.studies import scenes
 from ml.studies.evaluate import labelled_files
 from ml.training import detectors

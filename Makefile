@@ -144,11 +144,13 @@ $(RIVAL)/.installed: requirements/rival.txt
 
 # Train the shipped 101-class model from scratch: face cache, stages 1-2 (head, then blocks 3+),
 # stage 3 (every block, a second cosine cycle), stage 10 (YuNet's crops, new surroundings),
-# export to ml/models/age101.
+# export to ml/models/age101; stage 13 (the points' crops, a phone camera's blur, noise and
+# JPEG) fine-tunes that export in place.
 train: setup-train
 	$(PY) -m ml.training.train --config ml/training/configs/age101.yaml --data $(UTKFACE) --run-dir runs/age101 --export runs/age101/export
 	$(PY) -m ml.training.train --config ml/training/configs/age101-stage3.yaml --run-dir runs/age101-stage3 --export runs/age101-stage3/export
 	$(PY) -m ml.training.train --config ml/training/configs/age101-stage10.yaml --data $(UTKFACE) --run-dir runs/age101-stage10 --export ml/models/age101
+	$(PY) -m ml.training.train --config ml/training/configs/age101-stage13.yaml --data $(UTKFACE) --run-dir runs/age101-stage13 --export ml/models/age101
 
 # Fine-tune the shipped model on UTKFace plus an export of the site's reviewed feedback
 # (FEEDBACK=OUT_DIR from `manage.py export_dataset OUT_DIR`); writes runs/finetune, never ml/models.

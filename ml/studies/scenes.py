@@ -63,9 +63,9 @@ from numpy.typing import NDArray
 from PIL import Image
 from tqdm import tqdm
 
-from ml import ages, data, faces
+from ml import ages, camera, data, faces
 from ml.inference import DEFAULT_MODEL, MODELS_DIR, Estimate, Estimator, FaceEstimate
-from ml.studies import camera, report
+from ml.studies import report
 from ml.studies.evaluate import labelled_files, summarise
 from ml.training import detectors
 

@@ -9,6 +9,11 @@
   from a range, as a share of the side) and show a random background beyond it, faded in
   over ``fade`` of the side: in a photo, what lies around the face is not what lay around
   it in its UTKFace chip, and the age must not follow it;
+- camera: with ``camera: {p, side_px}``, a share ``p`` of the crops as a face in a phone's
+  photo gives them: the crop drawn at a side in the photo's pixels from ``side_px``
+  (log-uniform; a face of 40-600 px gives a crop of about 28-420 px), through the camera's
+  light, blur and noise and its JPEG (:mod:`ml.camera`), then resized back as the served
+  crop is: blur and noise act at the face's own scale, much harder on a small face;
 - photometric: brightness and contrast;
 - random erasing: a rectangle of noise;
 - mixup: blends pairs of images and their targets (distribution and age alike).
@@ -16,12 +21,16 @@
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
+
+from ml import camera as phone
 
 Batch = NDArray[np.float32]
 
@@ -89,6 +98,25 @@ def jpeg(images: NDArray[np.uint8], rng: np.random.Generator, cfg: dict[str, Any
             decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
             assert decoded is not None
             out[i] = decoded[:, :, ::-1]
+    return out
+
+
+def camera(images: NDArray[np.uint8], rng: np.random.Generator, cfg: dict[str, Any]) -> NDArray[np.uint8]:
+    """A share ``cfg["p"]`` of the crops as a phone's photo of the face gives them (see the
+    module docstring); the others unchanged. Works on a copy."""
+    out = images.copy()
+    size = images.shape[1]
+    low, high = (math.log(side) for side in cfg["side_px"])
+    for i in range(len(out)):
+        if rng.random() >= cfg["p"]:
+            continue
+        side = round(math.exp(rng.uniform(low, high)))
+        conditions = phone.Conditions.draw(rng)
+        shot = cv2.resize(out[i], (side, side), interpolation=cv2.INTER_AREA if side < size else cv2.INTER_CUBIC)
+        developed = phone.develop(shot, conditions, ("light", "blur", "noise"))
+        stored = Image.open(io.BytesIO(phone.encode(Image.fromarray(developed), conditions, ("jpeg",), "JPEG", b"")))
+        back = np.asarray(stored.convert("RGB"))
+        out[i] = cv2.resize(back, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
     return out
 
 

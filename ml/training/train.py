@@ -112,6 +112,8 @@ class Batches(keras.utils.PyDataset):  # type: ignore[misc]
         if cfg.get("surroundings"):
             images = augment.surroundings(images, rng, cfg["surroundings"])
         moved = augment.geometry(images, rng, cfg["augment"])
+        if cfg.get("camera"):
+            moved = augment.camera(moved, rng, cfg["camera"])
         if cfg.get("jpeg"):
             moved = augment.jpeg(moved, rng, cfg["jpeg"])
         x = augment.photometric(moved.astype(np.float32), rng, cfg["augment"])

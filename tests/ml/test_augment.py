@@ -1,5 +1,6 @@
 """Training-time augmentation: low resolution blurs a crop the way a small face in a photo is;
-new surroundings change what lies around the face and leave the face alone."""
+the camera's blur and noise act at the face's size in the photo; new surroundings change what
+lies around the face and leave the face alone."""
 
 from __future__ import annotations
 
@@ -43,3 +44,26 @@ def test_surroundings_replace_the_edges_of_a_share_of_the_crops_and_leave_their_
     assert np.all(out[:, 26:38, 26:38] == 128)
     corners = out[changed][:, [0, 0, -1, -1], [0, -1, 0, -1]]
     assert np.abs(corners.astype(np.int16) - 128).mean() > 10
+
+
+def detail(images: np.ndarray) -> np.ndarray:
+    return np.abs(np.diff(images.astype(np.float64), axis=2)).mean(axis=(1, 2, 3))
+
+
+def test_the_camera_changes_a_share_of_the_crops_and_leaves_the_rest_and_the_input_alone() -> None:
+    images = stripes()
+    out = augment.camera(images, np.random.default_rng(4), {"p": 0.5, "side_px": [28, 420]})
+    assert np.array_equal(images, stripes())
+    assert out.shape == images.shape and out.dtype == np.uint8
+    changed = np.any(out != images, axis=(1, 2, 3))
+    assert 0 < changed.sum() < len(out)
+    assert np.array_equal(augment.camera(images, np.random.default_rng(4), {"p": 0.0, "side_px": [28, 420]}), images)
+
+
+def test_the_camera_blurs_a_small_face_far_more_than_a_large_one() -> None:
+    small = augment.camera(stripes(), np.random.default_rng(5), {"p": 1.0, "side_px": [32, 32]})
+    large = augment.camera(stripes(), np.random.default_rng(5), {"p": 1.0, "side_px": [400, 400]})
+    # The same conditions for both (one seed): only the face's size in the photo differs.
+    # Stripes of one pixel are gone at 32 px; at 400 px the camera's blur is a sixth as wide.
+    assert detail(small).max() < 20
+    assert detail(large).min() > 60

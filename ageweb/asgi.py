@@ -30,9 +30,10 @@ class NoSuchPath(WebsocketConsumer):  # type: ignore[misc]
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """The server's start and stop (ASGI lifespan): before its event loop ends, the stop waits
-    for photos and frames still being estimated in this process (``make run``), whose answers
-    would otherwise wait for good on a loop that no longer runs, and hold up the process's exit."""
+    """The server's start and stop (ASGI lifespan, which uvicorn speaks and daphne does not):
+    before its event loop ends, the stop waits for photos and frames still being estimated in
+    this process (``AGEWEB_RUN_TASKS_IN_PROCESS``), whose answers would otherwise wait for good
+    on a loop that no longer runs, and hold up the process's exit."""
     while (await receive())["type"] != "lifespan.shutdown":
         await send({"type": "lifespan.startup.complete"})
     await settle()

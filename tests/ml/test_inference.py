@@ -31,9 +31,9 @@ def _encodings(rgb: np.ndarray) -> list[bytes]:
 
 def test_the_astronaut_gets_a_plausible_age(estimator: Estimator, astronaut: np.ndarray, astronaut_jpeg: bytes) -> None:
     """Eileen Collins was about 40 in this photo. Her face is one the model is unsure of (its
-    80% range spans some 40 years), and the age moves with the photo's encoding: the shipped
-    model gives 24-38 for the same photo saved as JPEG at 75-100 or PNG (model card, "Stage
-    10" and "Mirrored crops"), so the age asserted is the median over those encodings (stage
+    80% range spans some 40 years), and the age moves with the photo's encoding: stage 10
+    gave 24-38 for the same photo saved as JPEG at 75-100 or PNG (model card, "Stage 10" and
+    "Mirrored crops"), stage 13 gives 24-30, so the age asserted is the median over those encodings (stage
     10: 31.8 with crops placed by the box, 29.9 by the five points; stage 13, trained on
     photos' blur and noise, 27.0: on sharp test chips it leans younger for women of 30-60 by
     0.3 years, while in photos it is 1.1-2.6 years better for them, model card "Stage 13"),
